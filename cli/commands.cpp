@@ -1,0 +1,301 @@
+#include "cli/commands.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "cli/json.h"
+#include "cli/model_registry.h"
+#include "cli/output_file.h"
+#include "cli/progress.h"
+#include "codec/archive.h"
+#include "codec/error.h"
+
+namespace mbz::cli {
+namespace {
+
+constexpr const char* kSuffix = ".mbz";
+constexpr size_t kReadBlock = 1 << 20;
+
+unsigned thread_count(const Options& o) {
+  if (o.threads > 0) return o.threads;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+bool show_progress(const Options& o) {
+  return !o.quiet && !o.no_progress && (o.progress || is_terminal(stderr));
+}
+
+void print_error(const std::string& message) {
+  std::fprintf(stderr, "mbz: %s\n", message.c_str());
+}
+
+// Runs `one` on every input (standard input when there are none), reporting each failure
+// and going on with the next; the status is that of the first failure.
+template <class Fn>
+int for_each_input(const Options& o, Fn one) {
+  std::vector<std::string> inputs = o.inputs;
+  if (inputs.empty()) inputs.push_back("-");
+  if (!o.output.empty() && o.output != "-" && inputs.size() > 1)
+    throw Error(ErrorCode::kUsageBadArgument,
+                "-o takes one input, " + std::to_string(inputs.size()) + " given");
+  int status = 0;
+  for (const std::string& input : inputs) {
+    try {
+      one(input);
+    } catch (const Error& e) {
+      print_error(std::string(band_name(e.band())) + ": " + e.what());
+      if (status == 0) status = static_cast<int>(e.band());
+    }
+  }
+  return status;
+}
+
+struct Input {
+  std::FILE* file;
+  explicit Input(const std::string& path) : file(open_input(path)) {}
+  ~Input() {
+    if (file != stdin) std::fclose(file);
+  }
+};
+
+void remove_input(const std::string& path) {
+  if (path != "-" && unlink(path.c_str()) != 0)
+    throw Error(ErrorCode::kIoWrite, path + ": cannot remove input after success");
+}
+
+std::string display(const std::string& path) {
+  return path == "-" ? "stdin" : path;
+}
+
+void compress_one(const Options& o, const std::string& input) {
+  if (input != "-" && ends_with(input, kSuffix) && !o.force)
+    throw Error(ErrorCode::kUsageBadArgument, input + ": already has the " + std::string(kSuffix) +
+                                                  " suffix; skipped (-f compresses it anyway)");
+  const std::string output = !o.output.empty()               ? o.output
+                             : (o.to_stdout || input == "-") ? "-"
+                                                             : input + kSuffix;
+  if (output == "-" && is_terminal(stdout) && !o.force)
+    throw Error(ErrorCode::kUsageTerminal,
+                "refusing to write compressed data to a terminal; use -o FILE, a pipe, or -f");
+  Input in(input);
+  const std::optional<uint64_t> size = regular_file_size(in.file);
+  const ModelFactory& model = o.model.empty() ? default_model() : model_by_name(o.model);
+
+  Header header;
+  header.original_size = size.value_or(kUnknownSize);
+  header.chunk_log = std::countr_zero(o.chunk_size);
+  header.model = model.identity();
+
+  Progress progress(show_progress(o), display(input), size);
+  EncodeOptions options;
+  options.threads = thread_count(o);
+  options.zstd_level = o.zstd_level;
+  options.use_model = !o.no_model;
+  options.verify = o.verify;
+  options.progress = [&](uint64_t in_bytes, uint64_t out_bytes) {
+    progress.update(in_bytes, out_bytes);
+  };
+
+  OutputFile out(output, o.force);
+  ArchiveWriter writer(out.writer(), header, model, options);
+  FileReader reader(in.file, display(input));
+  std::vector<uint8_t> block(kReadBlock);
+  uint64_t total = 0;
+  for (size_t n; (n = reader.read(block)) > 0; total += n) writer.write({block.data(), n});
+  if (size && total != *size)
+    throw Error(ErrorCode::kIoRead, display(input) + ": changed size while being read (" +
+                                        std::to_string(*size) + " bytes, then " +
+                                        std::to_string(total) + ")");
+  writer.finish();
+  out.commit();
+  if (o.remove_input) remove_input(input);
+
+  if (!o.quiet) {
+    const uint64_t packed = writer.archive_bytes();
+    std::fprintf(stderr, "%s: %llu => %llu bytes (%.2f%%, %.3f bits/byte)%s%s\n",
+                 display(input).c_str(), static_cast<unsigned long long>(total),
+                 static_cast<unsigned long long>(packed), total ? 100.0 * packed / total : 0.0,
+                 total ? 8.0 * packed / total : 0.0, output == "-" ? "" : ", ",
+                 output == "-" ? "" : output.c_str());
+    if (o.verbose > 0) {
+      const MethodStats& s = writer.stats();
+      for (int m = 0; m < 3; ++m)
+        if (s.chunks[m])
+          std::fprintf(stderr, "  %-6s %llu chunks, %llu => %llu bytes\n",
+                       method_name(static_cast<ChunkMethod>(m)),
+                       static_cast<unsigned long long>(s.chunks[m]),
+                       static_cast<unsigned long long>(s.raw_bytes[m]),
+                       static_cast<unsigned long long>(s.payload_bytes[m]));
+    }
+  }
+}
+
+void decompress_one(const Options& o, const std::string& input) {
+  std::string output = o.output;
+  if (output.empty()) {
+    if (o.to_stdout || input == "-")
+      output = "-";
+    else if (ends_with(input, kSuffix) && input.size() > 4)
+      output = input.substr(0, input.size() - 4);
+    else
+      throw Error(ErrorCode::kUsageBadArgument,
+                  input + ": unknown suffix (expected " + kSuffix + "); use -o FILE or -c");
+  }
+  if (input == "-" && is_terminal(stdin))
+    throw Error(ErrorCode::kUsageTerminal, "refusing to read compressed data from a terminal");
+  Input in(input);
+  FileReader reader(in.file, display(input));
+  ArchiveReader archive(reader);
+  const Header& header = archive.header();
+  if (header.modality > 1)
+    throw Error(ErrorCode::kUnsupportedFeature, display(input) + ": the " +
+                                                    modality_name(header.modality) +
+                                                    " transform is not supported by this mbz");
+  const ModelFactory& model = model_for(header.model);
+
+  Progress progress(show_progress(o), display(input), regular_file_size(in.file));
+  DecodeOptions options;
+  options.threads = thread_count(o);
+  options.progress = [&](uint64_t out_bytes, uint64_t in_bytes) {
+    progress.update(in_bytes, out_bytes);
+  };
+
+  OutputFile out(output, o.force);
+  HashingWriter content(out.writer());
+  const Trailer trailer = archive.decode(content, &model, options);
+  if (trailer.content_checksum != content.digest())
+    throw Error(ErrorCode::kCorruptContentChecksum,
+                display(input) + ": content checksum mismatch: trailer has " +
+                    hex64(trailer.content_checksum) + ", restored data gives " +
+                    hex64(content.digest()));
+  if (header.original_size != kUnknownSize && header.original_size != content.size())
+    throw Error(ErrorCode::kCorruptTrailer, display(input) + ": header gives original size " +
+                                                std::to_string(header.original_size) +
+                                                ", restored " + std::to_string(content.size()) +
+                                                " bytes");
+  out.commit();
+  if (o.remove_input) remove_input(input);
+  if (!o.quiet && o.verbose > 0)
+    std::fprintf(stderr, "%s: %llu bytes%s%s\n", display(input).c_str(),
+                 static_cast<unsigned long long>(content.size()), output == "-" ? "" : " => ",
+                 output == "-" ? "" : output.c_str());
+}
+
+void info_one(const Options& o, const std::string& input, Json* json) {
+  Input in(input);
+  FileReader reader(in.file, display(input));
+  ArchiveReader archive(reader);
+  const Header& h = archive.header();
+  Trailer trailer;
+  const std::vector<ChunkInfo> chunks = archive.list(&trailer);
+  const uint64_t archive_size = reader.offset();
+  MethodStats s;
+  for (const ChunkInfo& c : chunks) {
+    const auto m = static_cast<int>(c.header.method);
+    ++s.chunks[m];
+    s.raw_bytes[m] += c.header.raw_size;
+    s.payload_bytes[m] += c.header.payload_size;
+  }
+  const bool known = h.original_size != kUnknownSize;
+  if (json) {
+    json->begin_object();
+    json->field("file", display(input));
+    json->field("format_version", uint64_t{h.version});
+    if (known)
+      json->field("original_size", h.original_size);
+    else
+      json->null_field("original_size");
+    json->field("archive_size", archive_size);
+    json->field("chunk_size", uint64_t{h.chunk_size()});
+    json->field("modality", modality_name(h.modality));
+    json->field("params_size", uint64_t{h.params.size()});
+    json->key("model")
+        .begin_object()
+        .field("name", h.model.name)
+        .field("id", h.model.id_hex())
+        .end_object();
+    json->field("stream_size", trailer.stream_size);
+    json->field("stream_xxh64", hex64(trailer.stream_checksum));
+    json->field("content_xxh64", hex64(trailer.content_checksum));
+    json->key("methods").begin_object();
+    for (int m = 0; m < 3; ++m)
+      json->key(method_name(static_cast<ChunkMethod>(m)))
+          .begin_object()
+          .field("chunks", s.chunks[m])
+          .field("raw_bytes", s.raw_bytes[m])
+          .field("payload_bytes", s.payload_bytes[m])
+          .end_object();
+    json->end_object();
+    json->key("chunks").begin_array();
+    for (const ChunkInfo& c : chunks)
+      json->begin_object()
+          .field("offset", c.offset)
+          .field("method", method_name(c.header.method))
+          .field("raw_size", uint64_t{c.header.raw_size})
+          .field("payload_size", uint64_t{c.header.payload_size})
+          .end_object();
+    json->end_array();
+    json->end_object();
+    return;
+  }
+  std::printf("%s\n", display(input).c_str());
+  std::printf("  format version  %u\n", h.version);
+  std::printf("  original size   %s\n",
+              known ? std::to_string(h.original_size).c_str() : "unknown (written from a pipe)");
+  std::printf("  archive size    %llu (%.3f bits/byte)\n",
+              static_cast<unsigned long long>(archive_size),
+              trailer.stream_size ? 8.0 * archive_size / trailer.stream_size : 0.0);
+  std::printf("  modality        %s\n", modality_name(h.modality));
+  std::printf("  chunk size      %u\n", h.chunk_size());
+  std::printf("  model           %s (id %s)\n", h.model.name.c_str(), h.model.id_hex().c_str());
+  std::printf("  content xxh64   %s\n", hex64(trailer.content_checksum).c_str());
+  std::printf("  chunks          %zu\n", chunks.size());
+  for (int m = 0; m < 3; ++m)
+    if (s.chunks[m])
+      std::printf("    %-6s %6llu chunks, %llu => %llu bytes\n",
+                  method_name(static_cast<ChunkMethod>(m)),
+                  static_cast<unsigned long long>(s.chunks[m]),
+                  static_cast<unsigned long long>(s.raw_bytes[m]),
+                  static_cast<unsigned long long>(s.payload_bytes[m]));
+  if (o.verbose > 0)
+    for (size_t i = 0; i < chunks.size(); ++i)
+      std::printf("    chunk %zu at %llu: %s %u => %u\n", i,
+                  static_cast<unsigned long long>(chunks[i].offset),
+                  method_name(chunks[i].header.method), chunks[i].header.raw_size,
+                  chunks[i].header.payload_size);
+}
+
+}  // namespace
+
+int run_compress(const Options& o) {
+  return for_each_input(o, [&](const std::string& input) { compress_one(o, input); });
+}
+
+int run_decompress(const Options& o) {
+  return for_each_input(o, [&](const std::string& input) { decompress_one(o, input); });
+}
+
+int run_info(const Options& o) {
+  if (!o.json)
+    return for_each_input(o, [&](const std::string& input) { info_one(o, input, nullptr); });
+  // Each file's object joins the array only when complete, so a failure leaves valid JSON.
+  Json json;
+  json.begin_array();
+  const int status = for_each_input(o, [&](const std::string& input) {
+    Json one;
+    info_one(o, input, &one);
+    json.raw(one.str());
+  });
+  json.end_array();
+  std::printf("%s\n", json.str().c_str());
+  return status;
+}
+
+}  // namespace mbz::cli

@@ -1,0 +1,38 @@
+// The subcommands. Each takes its parsed options, prints results to stdout and messages to
+// stderr, and returns an exit status (cli/main.cpp documents them).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mbz::cli {
+
+struct Options {
+  std::vector<std::string> inputs;  // empty or "-": standard input
+  std::string output;               // -o; empty: derived from the input name
+  bool to_stdout = false;           // -c
+  bool force = false;               // -f
+  bool keep = true;                 // -k: the default; accepted for zstd/xz habits
+  bool remove_input = false;        // --rm: remove inputs after success
+  bool quiet = false;               // -q
+  int verbose = 0;                  // -v
+  bool progress = false;            // --progress: even when stderr is not a terminal
+  bool no_progress = false;         // --no-progress
+  unsigned threads = 0;             // 0: all cores
+  // compress
+  bool verify = false;
+  uint64_t chunk_size = 1 << 20;
+  int zstd_level = 19;
+  std::string model;  // empty: the default model
+  bool no_model = false;
+  // info, score
+  bool json = false;
+};
+
+int run_compress(const Options& options);
+int run_decompress(const Options& options);
+int run_info(const Options& options);
+int run_score(const Options& options);
+
+}  // namespace mbz::cli

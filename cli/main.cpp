@@ -1,0 +1,141 @@
+// mbz: the command line. Parses arguments with CLI11, runs a subcommand, and turns
+// mbz::Error into one line on stderr and an exit status.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/model_registry.h"
+#include "cli/output_file.h"
+#include "codec/error.h"
+#include "codec/format.h"
+#include "model/runtime.h"
+
+namespace {
+
+constexpr const char* kExitCodes = R"(Exit status:
+  0  success
+  1  I/O error (cannot read or write a file; output exists without -f)
+  2  format error (not an mbz archive, or a version or feature this mbz does not read)
+  3  corrupt archive (truncated, checksum mismatch, damaged chunk)
+  4  model error (the archive needs a model that is missing or different)
+  5  unsupported input
+  6  usage error (bad arguments, binary data to a terminal)
+  130, 143  interrupted by SIGINT or SIGTERM (no partial output is left behind)
+With several files, mbz goes on after a failure and exits with the first failure's status.)";
+
+// "1M", "64K", "1048576": a power of two from 1 KiB to 64 MiB.
+uint64_t parse_chunk_size(const std::string& text) {
+  size_t pos = 0;
+  uint64_t value = 0;
+  try {
+    value = std::stoull(text, &pos);
+  } catch (...) {
+    pos = 0;
+  }
+  const std::string unit = text.substr(pos);
+  if (unit == "K" || unit == "k" || unit == "KiB")
+    value <<= 10;
+  else if (unit == "M" || unit == "m" || unit == "MiB")
+    value <<= 20;
+  else if (!unit.empty() || pos == 0)
+    value = 0;
+  if (value < (1u << mbz::kMinChunkLog) || value > (1u << mbz::kMaxChunkLog) ||
+      (value & (value - 1)))
+    throw mbz::Error(mbz::ErrorCode::kUsageBadArgument,
+                     "--chunk-size must be a power of two from 1K to 64M, got '" + text + "'");
+  return value;
+}
+
+void add_common(CLI::App* cmd, mbz::cli::Options& o) {
+  cmd->add_option("files", o.inputs, "Input files; none or '-' means standard input");
+  cmd->add_flag("-q,--quiet", o.quiet, "Print nothing but errors");
+  cmd->add_flag("-v,--verbose", o.verbose, "Print more detail (repeatable)");
+  cmd->add_option("-T,--threads", o.threads,
+                  "Threads (default: all cores); never changes the output");
+}
+
+void add_output(CLI::App* cmd, mbz::cli::Options& o) {
+  cmd->add_option("-o,--output", o.output, "Output file ('-' for standard output); one input only");
+  cmd->add_flag("-c,--stdout", o.to_stdout, "Write to standard output");
+  cmd->add_flag("-f,--force", o.force,
+                "Overwrite existing outputs; allow binary output to a terminal");
+  cmd->add_flag("-k,--keep", o.keep, "Keep input files (the default; accepted for zstd/xz habits)");
+  cmd->add_flag("--rm", o.remove_input,
+                "Remove each input file after it was processed successfully");
+  cmd->add_flag("--progress", o.progress, "Show progress even when stderr is not a terminal");
+  cmd->add_flag("--no-progress", o.no_progress, "Never show progress");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  mbz::cli::install_signal_handlers();
+  mbz::cli::Options o;
+  std::string chunk_size = "1M";
+
+  CLI::App app{
+      "mbz: lossless compression with a learned byte model (MEGABYTE) and classical context "
+      "models"};
+  app.footer(kExitCodes);
+  app.require_subcommand(1);
+  app.set_version_flag("-V,--version", [] {
+    std::string text = "mbz " MBZ_VERSION " (archive format " +
+                       std::to_string(mbz::kFormatVersion) + ", LibTorch " +
+                       mbz::model::libtorch_version() + ")\nbuilt-in models:";
+    for (const mbz::ModelFactory* m : mbz::cli::builtin_models())
+      text += "\n  " + m->identity().name + "  id " + m->identity().id_hex();
+    return text;
+  }());
+
+  auto* compress = app.add_subcommand("compress", "Compress files to FILE.mbz (inputs are kept)");
+  add_common(compress, o);
+  add_output(compress, o);
+  compress->add_flag("--verify", o.verify, "Decode every chunk again after coding it and compare");
+  compress->add_option("--chunk-size", chunk_size,
+                       "Chunk size, a power of two from 1K to 64M (default 1M)");
+  compress->add_option("--model", o.model, "Built-in model by name (default: the bundled default)");
+  compress
+      ->add_option("--zstd-level", o.zstd_level,
+                   "zstd level tried on every chunk (0: don't try zstd)")
+      ->check(CLI::Range(0, 22));
+  compress->add_flag("--no-model", o.no_model, "Don't try the model (zstd and stored only)");
+
+  auto* decompress =
+      app.add_subcommand("decompress", "Restore FILE from FILE.mbz (inputs are kept)");
+  add_common(decompress, o);
+  add_output(decompress, o);
+
+  auto* info = app.add_subcommand("info", "Describe archives: header, model identity, chunks");
+  add_common(info, o);
+  info->add_flag("--json", o.json, "Print JSON");
+
+  auto* score =
+      app.add_subcommand("score", "Bits per byte of files or directories under the model");
+  add_common(score, o);
+  score->add_option("--model", o.model, "Built-in model by name (default: the bundled default)");
+  score->add_option("--chunk-size", chunk_size, "Chunk size the model restarts at (default 1M)");
+  score->add_flag("--json", o.json, "Print JSON");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : static_cast<int>(mbz::ErrorBand::kUsage);
+  }
+  try {
+    o.chunk_size = parse_chunk_size(chunk_size);
+    if (o.to_stdout && !o.output.empty())
+      throw mbz::Error(mbz::ErrorCode::kUsageBadArgument, "-c and -o exclude each other");
+    if (compress->parsed()) return mbz::cli::run_compress(o);
+    if (decompress->parsed()) return mbz::cli::run_decompress(o);
+    if (info->parsed()) return mbz::cli::run_info(o);
+    if (score->parsed()) return mbz::cli::run_score(o);
+  } catch (const mbz::Error& e) {
+    std::fprintf(stderr, "mbz: %s: %s\n", mbz::band_name(e.band()), e.what());
+    return static_cast<int>(e.band());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mbz: internal error: %s\n", e.what());
+    return 70;
+  }
+  return static_cast<int>(mbz::ErrorBand::kUsage);
+}

@@ -1,0 +1,106 @@
+#include "cli/output_file.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include "codec/error.h"
+
+namespace mbz::cli {
+namespace {
+
+// The temporary file being written, for the signal handler. One output is open at a time.
+char g_temp_path[4096];
+volatile sig_atomic_t g_temp_active = 0;
+
+extern "C" void on_fatal_signal(int sig) {
+  if (g_temp_active) unlink(g_temp_path);  // async-signal-safe
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+std::string io_message(const std::string& path, const char* what) {
+  return path + ": " + what + ": " + std::strerror(errno);
+}
+
+}  // namespace
+
+void install_signal_handlers() {
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, on_fatal_signal);
+  signal(SIGPIPE, SIG_IGN);  // a closed pipe becomes a write error, which cleans up too
+}
+
+OutputFile::OutputFile(const std::string& path, bool force) : path_(path) {
+  if (path == "-") {
+    file_ = stdout;
+    writer_ = std::make_unique<FileWriter>(stdout, "stdout");
+    return;
+  }
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) throw Error(ErrorCode::kIoOpen, path + ": is a directory");
+    if (!force) throw Error(ErrorCode::kIoExists, path + ": already exists; use -f to overwrite");
+  }
+  temp_ = path + ".mbz-tmpXXXXXX";
+  if (temp_.size() >= sizeof g_temp_path) throw Error(ErrorCode::kIoOpen, path + ": path too long");
+  const int fd = mkstemp(temp_.data());
+  if (fd < 0) throw Error(ErrorCode::kIoOpen, io_message(path, "cannot create"));
+  std::memcpy(g_temp_path, temp_.c_str(), temp_.size() + 1);
+  g_temp_active = 1;
+  const mode_t mask = umask(0);  // mkstemp makes 0600; give the file the usual mode
+  umask(mask);
+  fchmod(fd, 0644 & ~mask);
+  file_ = fdopen(fd, "wb");
+  if (!file_) {
+    close(fd);
+    throw Error(ErrorCode::kIoOpen, io_message(path, "cannot open"));
+  }
+  writer_ = std::make_unique<FileWriter>(file_, path);
+}
+
+OutputFile::~OutputFile() {
+  if (file_ == stdout || committed_) return;
+  g_temp_active = 0;
+  if (file_) std::fclose(file_);
+  unlink(temp_.c_str());
+}
+
+void OutputFile::commit() {
+  writer_->flush();
+  if (file_ == stdout) return;
+  const int rc = std::fclose(file_);
+  file_ = nullptr;
+  if (rc != 0) throw Error(ErrorCode::kIoWrite, io_message(path_, "write failed"));
+  if (std::rename(temp_.c_str(), path_.c_str()) != 0)
+    throw Error(ErrorCode::kIoWrite, io_message(path_, "cannot rename into place"));
+  committed_ = true;
+  g_temp_active = 0;
+}
+
+std::FILE* open_input(const std::string& path) {
+  if (path == "-") return stdin;
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0)
+    throw Error(ErrorCode::kIoOpen, io_message(path, "cannot open"));
+  if (S_ISDIR(st.st_mode)) throw Error(ErrorCode::kIoOpen, path + ": is a directory");
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (!file) throw Error(ErrorCode::kIoOpen, io_message(path, "cannot open"));
+  return file;
+}
+
+std::optional<uint64_t> regular_file_size(std::FILE* file) {
+  struct stat st;
+  if (fstat(fileno(file), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  return static_cast<uint64_t>(st.st_size);
+}
+
+bool is_terminal(std::FILE* file) {
+  return isatty(fileno(file)) != 0;
+}
+
+}  // namespace mbz::cli

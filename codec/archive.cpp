@@ -1,0 +1,312 @@
+#include "codec/archive.h"
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "codec/chunk_coder.h"
+#include "codec/error.h"
+#include "codec/parallel.h"
+
+namespace mbz {
+namespace {
+
+std::string chunk_where(uint64_t index, uint64_t offset) {
+  return "chunk " + std::to_string(index) + " (offset " + std::to_string(offset) + ")";
+}
+
+}  // namespace
+
+// Per-thread model instances, made on first use and reused for every later group.
+struct ArchiveWriter::Workers {
+  const ModelFactory& factory;
+  size_t batch;
+  std::vector<std::unique_ptr<BatchByteModel>> models;
+
+  BatchByteModel& model(unsigned t) {
+    if (!models[t]) models[t] = factory.create(batch);
+    return *models[t];
+  }
+};
+
+ArchiveWriter::ArchiveWriter(Writer& out, const Header& header, const ModelFactory& model,
+                             EncodeOptions options)
+    : out_(out), header_(header), options_(std::move(options)) {
+  if (!(model.identity() == header.model))
+    throw Error(ErrorCode::kUsageBadArgument, "header names model " + header.model.name +
+                                                  " but the coder was given " +
+                                                  model.identity().name);
+  options_.threads = std::max(1u, options_.threads);
+  workers_ =
+      std::make_unique<Workers>(Workers{model, std::max<size_t>(1, model.preferred_batch()), {}});
+  workers_->models.resize(options_.threads);
+  const std::vector<uint8_t> bytes = serialize_header(header_);
+  out_.write(bytes);
+  archive_bytes_ = bytes.size();
+}
+
+ArchiveWriter::~ArchiveWriter() = default;
+
+void ArchiveWriter::write(std::span<const uint8_t> bytes) {
+  const size_t group = size_t{header_.chunk_size()} * options_.threads * workers_->batch;
+  while (!bytes.empty()) {
+    const size_t take = std::min(bytes.size(), group - pending_.size());
+    pending_.insert(pending_.end(), bytes.begin(), bytes.begin() + take);
+    bytes = bytes.subspan(take);
+    if (pending_.size() == group) flush_group(false);
+  }
+}
+
+void ArchiveWriter::flush_group(bool final) {
+  const size_t chunk = header_.chunk_size();
+  const size_t n_chunks = final ? (pending_.size() + chunk - 1) / chunk : pending_.size() / chunk;
+  if (n_chunks == 0) return;
+  std::vector<std::span<const uint8_t>> raw(n_chunks);
+  for (size_t k = 0; k < n_chunks; ++k)
+    raw[k] = std::span<const uint8_t>(pending_).subspan(
+        k * chunk, std::min(chunk, pending_.size() - k * chunk));
+  std::vector<ChunkMethod> method(n_chunks, ChunkMethod::kStored);
+  std::vector<std::vector<uint8_t>> payload(n_chunks);
+
+  const size_t batch = workers_->batch;
+  const size_t n_batches = (n_chunks + batch - 1) / batch;
+  parallel_for(options_.threads, n_batches, [&](unsigned t, size_t b) {
+    const size_t first = b * batch, count = std::min(batch, n_chunks - first);
+    std::vector<size_t> best(count);
+    for (size_t j = 0; j < count; ++j) {
+      const size_t k = first + j;
+      best[j] = raw[k].size();
+      if (options_.zstd_level > 0) {
+        std::vector<uint8_t> z(ZSTD_compressBound(raw[k].size()));
+        const size_t n =
+            ZSTD_compress(z.data(), z.size(), raw[k].data(), raw[k].size(), options_.zstd_level);
+        if (ZSTD_isError(n)) throw Error(ErrorCode::kUnsupportedFeature, ZSTD_getErrorName(n));
+        if (n < best[j]) {
+          z.resize(n);
+          payload[k] = std::move(z);
+          method[k] = ChunkMethod::kZstd;
+          best[j] = n;
+        }
+      }
+    }
+    if (options_.use_model) {
+      std::vector<std::vector<uint8_t>> coded;
+      BatchByteModel& model = workers_->model(t);
+      model_encode(model, {raw.data() + first, count}, best, coded);
+      for (size_t j = 0; j < count; ++j)
+        if (!coded[j].empty()) {
+          payload[first + j] = std::move(coded[j]);
+          method[first + j] = ChunkMethod::kModel;
+        }
+      if (options_.verify) {
+        std::vector<std::span<const uint8_t>> in;
+        std::vector<std::vector<uint8_t>> back;
+        for (size_t j = 0; j < count; ++j)
+          if (method[first + j] == ChunkMethod::kModel) {
+            in.push_back(payload[first + j]);
+            back.emplace_back(raw[first + j].size());
+          }
+        std::vector<std::span<uint8_t>> outs(back.begin(), back.end());
+        model_decode(model, in, outs);
+        for (size_t j = 0, m = 0; j < count; ++j)
+          if (method[first + j] == ChunkMethod::kModel &&
+              !std::ranges::equal(back[m++], raw[first + j]))
+            throw Error(ErrorCode::kCorruptChunk,
+                        "verify failed: " + chunk_where(chunk_index_ + first + j, 0) +
+                            " decodes to different bytes");
+      }
+    }
+    if (options_.verify)
+      for (size_t j = 0; j < count; ++j)
+        if (method[first + j] == ChunkMethod::kZstd) {
+          std::vector<uint8_t> back(raw[first + j].size());
+          const size_t n = ZSTD_decompress(back.data(), back.size(), payload[first + j].data(),
+                                           payload[first + j].size());
+          if (ZSTD_isError(n) || n != back.size() ||
+              back != std::vector<uint8_t>(raw[first + j].begin(), raw[first + j].end()))
+            throw Error(ErrorCode::kCorruptChunk, "verify failed: zstd chunk does not round-trip");
+        }
+  });
+
+  std::vector<uint8_t> bytes;
+  for (size_t k = 0; k < n_chunks; ++k) {
+    const auto m = static_cast<size_t>(method[k]);
+    const std::span<const uint8_t> body = method[k] == ChunkMethod::kStored ? raw[k] : payload[k];
+    bytes.clear();
+    serialize_chunk_header(
+        {method[k], static_cast<uint32_t>(raw[k].size()), static_cast<uint32_t>(body.size()),
+         chunk_checksum(raw[k], chunk_index_)},
+        bytes);
+    out_.write(bytes);
+    out_.write(body);
+    hash_.update(raw[k]);
+    ++chunk_index_;
+    stream_bytes_ += raw[k].size();
+    archive_bytes_ += bytes.size() + body.size();
+    ++stats_.chunks[m];
+    stats_.raw_bytes[m] += raw[k].size();
+    stats_.payload_bytes[m] += body.size();
+  }
+  pending_.erase(pending_.begin(), pending_.begin() + std::min(pending_.size(), n_chunks * chunk));
+  if (options_.progress) options_.progress(stream_bytes_, archive_bytes_);
+}
+
+void ArchiveWriter::finish(std::optional<uint64_t> content_checksum) {
+  flush_group(true);
+  Trailer trailer{stream_bytes_, hash_.digest(), 0};
+  trailer.content_checksum = content_checksum.value_or(trailer.stream_checksum);
+  std::vector<uint8_t> bytes;
+  serialize_trailer(trailer, bytes);
+  out_.write(bytes);
+  out_.flush();
+  archive_bytes_ += bytes.size();
+}
+
+ArchiveReader::ArchiveReader(Reader& in) : in_(in), header_(read_header(in)) {}
+ArchiveReader::~ArchiveReader() = default;
+
+Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOptions options) {
+  if (model && !(model->identity() == header_.model))
+    throw Error(ErrorCode::kModelMismatch, "archive needs model " + header_.model.name + " (id " +
+                                               header_.model.id_hex() + "), given " +
+                                               model->identity().name + " (id " +
+                                               model->identity().id_hex() + ")");
+  options.threads = std::max(1u, options.threads);
+  const size_t batch = model ? std::max<size_t>(1, model->preferred_batch()) : 1;
+  const size_t group = options.threads * batch;
+  std::vector<std::unique_ptr<BatchByteModel>> models(options.threads);
+
+  StreamHash hash;
+  uint64_t index = 0, stream_bytes = 0;
+  bool short_seen = false, ended = false;
+  while (!ended) {
+    // Read a group of chunks; the payloads stay in memory while they are decoded.
+    std::vector<ChunkInfo> info;
+    std::vector<std::vector<uint8_t>> payload;
+    while (info.size() < group) {
+      const uint64_t at = in_.offset();
+      const auto chunk = read_chunk_header(in_, header_, index + info.size());
+      if (!chunk) {
+        ended = true;
+        break;
+      }
+      if (short_seen)
+        throw Error(ErrorCode::kCorruptChunk, chunk_where(index + info.size(), at) +
+                                                  ": follows a chunk shorter than the chunk size");
+      short_seen = chunk->raw_size < header_.chunk_size();
+      if (chunk->method == ChunkMethod::kModel && !model)
+        throw Error(ErrorCode::kModelUnknown, chunk_where(index + info.size(), at) +
+                                                  ": coded with model " + header_.model.name +
+                                                  ", which is not available");
+      info.push_back({at, *chunk});
+      payload.emplace_back(chunk->payload_size);
+      read_exact(in_, payload.back(), "chunk payload");
+    }
+    const size_t n = info.size();
+    std::vector<std::vector<uint8_t>> raw(n);
+    for (size_t k = 0; k < n; ++k) raw[k].resize(info[k].header.raw_size);
+    const size_t n_batches = (n + batch - 1) / batch;
+    parallel_for(options.threads, n_batches, [&](unsigned t, size_t b) {
+      const size_t first = b * batch, count = std::min(batch, n - first);
+      std::vector<std::span<const uint8_t>> model_in;
+      std::vector<std::span<uint8_t>> model_out;
+      for (size_t k = first; k < first + count; ++k) {
+        switch (info[k].header.method) {
+          case ChunkMethod::kStored:
+            raw[k] = std::move(payload[k]);
+            break;
+          case ChunkMethod::kZstd: {
+            const size_t got =
+                ZSTD_decompress(raw[k].data(), raw[k].size(), payload[k].data(), payload[k].size());
+            if (ZSTD_isError(got) || got != raw[k].size())
+              throw Error(ErrorCode::kCorruptChunk,
+                          chunk_where(index + k, info[k].offset) + ": zstd payload is damaged (" +
+                              (ZSTD_isError(got) ? ZSTD_getErrorName(got)
+                                                 : "decodes to " + std::to_string(got) + " bytes") +
+                              ")");
+            break;
+          }
+          case ChunkMethod::kModel:
+            model_in.push_back(payload[k]);
+            model_out.push_back(raw[k]);
+            break;
+        }
+      }
+      if (!model_in.empty()) {
+        if (!models[t]) models[t] = model->create(batch);
+        model_decode(*models[t], model_in, model_out);
+      }
+      for (size_t k = first; k < first + count; ++k) {
+        const uint32_t computed = chunk_checksum(raw[k], index + k);
+        if (computed != info[k].header.checksum)
+          throw Error(ErrorCode::kCorruptChunk,
+                      chunk_where(index + k, info[k].offset) + ": checksum mismatch: stored 0x" +
+                          hex64(info[k].header.checksum).substr(8) + ", decoded " +
+                          method_name(info[k].header.method) + " data gives 0x" +
+                          hex64(computed).substr(8));
+      }
+    });
+    for (size_t k = 0; k < n; ++k) {
+      out.write(raw[k]);
+      hash.update(raw[k]);
+      stream_bytes += raw[k].size();
+    }
+    index += n;
+    if (options.progress) options.progress(stream_bytes, in_.offset());
+  }
+  const uint64_t trailer_at = in_.offset();
+  const Trailer trailer = read_trailer(in_);
+  if (trailer.stream_size != stream_bytes)
+    throw Error(ErrorCode::kCorruptTrailer, "trailer at offset " + std::to_string(trailer_at) +
+                                                " gives stream size " +
+                                                std::to_string(trailer.stream_size) +
+                                                ", chunks hold " + std::to_string(stream_bytes));
+  if (trailer.stream_checksum != hash.digest())
+    throw Error(ErrorCode::kCorruptContentChecksum,
+                "stream checksum mismatch: trailer at offset " + std::to_string(trailer_at) +
+                    " has " + hex64(trailer.stream_checksum) + ", decoded data gives " +
+                    hex64(hash.digest()));
+  expect_end(in_);
+  out.flush();
+  return trailer;
+}
+
+std::vector<ChunkInfo> ArchiveReader::list(Trailer* trailer) {
+  std::vector<ChunkInfo> chunks;
+  std::vector<uint8_t> scratch;
+  for (uint64_t index = 0;; ++index) {
+    const uint64_t at = in_.offset();
+    const auto chunk = read_chunk_header(in_, header_, index);
+    if (!chunk) break;
+    chunks.push_back({at, *chunk});
+    scratch.resize(chunk->payload_size);
+    read_exact(in_, scratch, "chunk payload");
+  }
+  const Trailer t = read_trailer(in_);
+  expect_end(in_);
+  if (trailer) *trailer = t;
+  return chunks;
+}
+
+std::vector<uint8_t> compress_buffer(std::span<const uint8_t> data, const Header& header,
+                                     const ModelFactory& model, const EncodeOptions& options) {
+  MemoryWriter out;
+  ArchiveWriter writer(out, header, model, options);
+  writer.write(data);
+  writer.finish();
+  return std::move(out.data);
+}
+
+std::vector<uint8_t> decompress_buffer(std::span<const uint8_t> archive, const ModelFactory* model,
+                                       const DecodeOptions& options) {
+  MemoryReader in(archive);
+  ArchiveReader reader(in);
+  MemoryWriter out;
+  const Trailer trailer = reader.decode(out, model, options);
+  if (trailer.content_checksum != xxh64(out.data))
+    throw Error(ErrorCode::kCorruptContentChecksum, "content checksum mismatch");
+  return std::move(out.data);
+}
+
+}  // namespace mbz

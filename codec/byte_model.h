@@ -1,0 +1,58 @@
+// The probability interface between models and the coder. A model gives, for the next
+// byte of a stream, an integer frequency table (codec/range_coder.h: Cdf) and is then
+// told the byte that occurred. Nothing here is floating point: a model may compute in
+// any way it likes, as long as the tables it hands over are the same on every machine.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "codec/range_coder.h"
+
+namespace mbz {
+
+// Who a model is: the name is for people, the id (16 bytes) is what archives check.
+struct ModelIdentity {
+  std::string name;
+  std::array<uint8_t, 16> id{};
+
+  std::string id_hex() const;
+  bool operator==(const ModelIdentity&) const = default;
+};
+
+// The identity of a built-in model: XXH3-128 of its descriptor string.
+ModelIdentity builtin_identity(const std::string& name, const std::string& descriptor);
+
+// Many independent byte streams at once. Streams are numbered 0..n-1 after reset(n);
+// each starts empty. One predict/update round moves some of them (those in `ids`, in
+// increasing order, each at most once) forward by one byte. A neural model computes a
+// whole round as one batch; the classical model simply loops.
+class BatchByteModel {
+ public:
+  virtual ~BatchByteModel() = default;
+
+  // Forgets everything and starts `n_streams` empty streams (n_streams <= max_streams()).
+  virtual void reset(size_t n_streams) = 0;
+  // The most streams one reset() can start.
+  virtual size_t max_streams() const = 0;
+  // tables[k] receives the table for the next byte of stream ids[k].
+  virtual void predict(std::span<const uint32_t> ids, std::span<Cdf> tables) = 0;
+  // Stream ids[k] is told that its next byte was bytes[k].
+  virtual void update(std::span<const uint32_t> ids, std::span<const uint8_t> bytes) = 0;
+};
+
+// Makes instances of one model; instances are independent, so each thread owns one.
+class ModelFactory {
+ public:
+  virtual ~ModelFactory() = default;
+  virtual const ModelIdentity& identity() const = 0;
+  // A new instance able to run up to `max_streams` streams in one batch.
+  virtual std::unique_ptr<BatchByteModel> create(size_t max_streams) const = 0;
+  // How many streams one instance should decode together for best speed.
+  virtual size_t preferred_batch() const = 0;
+};
+
+}  // namespace mbz

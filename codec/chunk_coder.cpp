@@ -1,0 +1,77 @@
+#include "codec/chunk_coder.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "codec/range_coder.h"
+
+namespace mbz {
+
+void model_encode(BatchByteModel& model, std::span<const std::span<const uint8_t>> chunks,
+                  std::span<const size_t> give_up, std::vector<std::vector<uint8_t>>& payloads) {
+  const size_t n = chunks.size();
+  model.reset(n);
+  payloads.assign(n, {});
+  std::vector<std::optional<RangeEncoder>> encoders(n);
+  std::vector<uint32_t> ids;
+  for (size_t k = 0; k < n; ++k) {
+    encoders[k].emplace(payloads[k]);
+    if (!chunks[k].empty()) ids.push_back(static_cast<uint32_t>(k));
+  }
+  std::vector<Cdf> tables(n);
+  std::vector<uint8_t> bytes(n);
+  for (size_t pos = 0; !ids.empty(); ++pos) {
+    model.predict(ids, {tables.data(), ids.size()});
+    size_t kept = 0;
+    for (size_t j = 0; j < ids.size(); ++j) {
+      const uint32_t k = ids[j];
+      bytes[j] = chunks[k][pos];
+      encoders[k]->encode(tables[j], bytes[j]);
+      if (payloads[k].size() >= give_up[k]) {  // this method cannot win: stop coding it
+        encoders[k].reset();
+        payloads[k].clear();
+        payloads[k].shrink_to_fit();
+      }
+    }
+    model.update(ids, {bytes.data(), ids.size()});
+    for (size_t j = 0; j < ids.size(); ++j) {
+      const uint32_t k = ids[j];
+      if (encoders[k] && pos + 1 < chunks[k].size())
+        ids[kept++] = k;
+      else if (encoders[k])
+        encoders[k]->finish();
+    }
+    ids.resize(kept);
+  }
+  for (size_t k = 0; k < n; ++k)
+    if (payloads[k].size() >= give_up[k]) payloads[k].clear();
+}
+
+void model_decode(BatchByteModel& model, std::span<const std::span<const uint8_t>> payloads,
+                  std::span<const std::span<uint8_t>> outputs) {
+  const size_t n = payloads.size();
+  model.reset(n);
+  std::vector<RangeDecoder> decoders;
+  decoders.reserve(n);
+  std::vector<uint32_t> ids;
+  for (size_t k = 0; k < n; ++k) {
+    decoders.emplace_back(payloads[k]);
+    if (!outputs[k].empty()) ids.push_back(static_cast<uint32_t>(k));
+  }
+  std::vector<Cdf> tables(n);
+  std::vector<uint8_t> bytes(n);
+  for (size_t pos = 0; !ids.empty(); ++pos) {
+    model.predict(ids, {tables.data(), ids.size()});
+    for (size_t j = 0; j < ids.size(); ++j) {
+      bytes[j] = decoders[ids[j]].decode(tables[j]);
+      outputs[ids[j]][pos] = bytes[j];
+    }
+    model.update(ids, {bytes.data(), ids.size()});
+    size_t kept = 0;
+    for (uint32_t k : ids)
+      if (pos + 1 < outputs[k].size()) ids[kept++] = k;
+    ids.resize(kept);
+  }
+}
+
+}  // namespace mbz

@@ -1,0 +1,205 @@
+#include "codec/format.h"
+
+#include <cstring>
+
+#include "codec/checksum.h"
+#include "codec/error.h"
+
+namespace mbz {
+namespace {
+
+void put_le(std::vector<uint8_t>& out, uint64_t value, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
+}
+uint64_t get_le(const uint8_t* p, int bytes) {
+  uint64_t value = 0;
+  for (int i = bytes - 1; i >= 0; --i) value = (value << 8) | p[i];
+  return value;
+}
+std::string hex8(uint64_t value) {
+  return "0x" + hex64(value).substr(14);
+}
+
+[[noreturn]] void format_error(ErrorCode code, const std::string& what) {
+  throw Error(code, what);
+}
+
+}  // namespace
+
+std::string hex64(uint64_t value) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string hex(16, '0');
+  for (int i = 15; i >= 0; --i, value >>= 4) hex[i] = kDigits[value & 15];
+  return hex;
+}
+
+const char* method_name(ChunkMethod method) {
+  switch (method) {
+    case ChunkMethod::kStored:
+      return "stored";
+    case ChunkMethod::kZstd:
+      return "zstd";
+    case ChunkMethod::kModel:
+      return "model";
+  }
+  return "unknown";
+}
+
+const char* modality_name(uint8_t modality) {
+  static const char* kNames[] = {"raw", "text", "image", "audio"};
+  return modality <= kMaxModality ? kNames[modality] : "unknown";
+}
+
+std::vector<uint8_t> serialize_header(const Header& h) {
+  if (h.model.name.empty() || h.model.name.size() > kMaxModelName)
+    format_error(ErrorCode::kUsageBadArgument, "model name must be 1 to 64 bytes");
+  if (h.params.size() > 0xFFFF)
+    format_error(ErrorCode::kUsageBadArgument, "transform parameters exceed 65535 bytes");
+  if (h.chunk_log < kMinChunkLog || h.chunk_log > kMaxChunkLog)
+    format_error(ErrorCode::kUsageBadArgument, "chunk size must be 2^10 to 2^26 bytes");
+  std::vector<uint8_t> out(kMagic.begin(), kMagic.end());
+  out.push_back(kFormatVersion);
+  out.push_back(0);  // flags
+  put_le(out, h.size(), 2);
+  put_le(out, h.original_size, 8);
+  out.push_back(static_cast<uint8_t>(h.chunk_log));
+  out.push_back(h.modality);
+  put_le(out, h.params.size(), 2);
+  out.insert(out.end(), h.params.begin(), h.params.end());
+  out.push_back(static_cast<uint8_t>(h.model.name.size()));
+  out.insert(out.end(), h.model.name.begin(), h.model.name.end());
+  out.insert(out.end(), h.model.id.begin(), h.model.id.end());
+  put_le(out, static_cast<uint32_t>(xxh64(out)), 4);
+  return out;
+}
+
+Header read_header(Reader& in) {
+  uint8_t fixed[20];
+  const size_t got = in.read({fixed, 4});
+  if (got < 4 || std::memcmp(fixed, kMagic.data(), 4) != 0) {
+    std::string found;
+    for (size_t i = 0; i < got; ++i) {
+      if (i) found += ' ';
+      found += hex8(fixed[i]).substr(2);
+    }
+    format_error(ErrorCode::kFormatMagic,
+                 "not an mbz archive: expected magic 89 4d 42 5a at offset 0, found " +
+                     (got ? found : std::string("no data")));
+  }
+  read_exact(in, {fixed + 4, 1}, "header (version)");
+  if (fixed[4] != kFormatVersion)
+    format_error(
+        ErrorCode::kFormatVersion,
+        "unsupported format version " + std::to_string(fixed[4]) +
+            " at offset 4: this mbz reads version " + std::to_string(kFormatVersion) +
+            (fixed[4] > kFormatVersion ? " (the archive was written by a newer mbz)" : ""));
+  read_exact(in, {fixed + 5, 15}, "header");
+  const size_t header_size = get_le(fixed + 6, 2);
+  const size_t params_size = get_le(fixed + 18, 2);
+  // 41 + P + N with 1 <= N <= 64: anything else cannot be a v1 header.
+  if (header_size < 42 + params_size || header_size > 41 + params_size + kMaxModelName)
+    format_error(ErrorCode::kFormatField,
+                 "header size " + std::to_string(header_size) + " at offset 6 is impossible with " +
+                     std::to_string(params_size) + " bytes of parameters (expected " +
+                     std::to_string(42 + params_size) + " to " +
+                     std::to_string(41 + params_size + kMaxModelName) + ")");
+  std::vector<uint8_t> bytes(fixed, fixed + 20);
+  bytes.resize(header_size);
+  read_exact(in, {bytes.data() + 20, header_size - 20}, "header");
+  const uint32_t stored = static_cast<uint32_t>(get_le(bytes.data() + header_size - 4, 4));
+  const uint32_t computed = static_cast<uint32_t>(xxh64({bytes.data(), header_size - 4}));
+  if (stored != computed)
+    format_error(ErrorCode::kCorruptHeaderChecksum,
+                 "header checksum mismatch at offset " + std::to_string(header_size - 4) +
+                     ": stored " + hex8(stored) + ", computed " + hex8(computed));
+  if (bytes[5] != 0)
+    format_error(ErrorCode::kFormatReservedBits, "reserved flags at offset 5 must be 0, found " +
+                                                     hex8(bytes[5]) + " (written by a newer mbz?)");
+
+  Header h;
+  h.original_size = get_le(bytes.data() + 8, 8);
+  h.chunk_log = bytes[16];
+  if (h.chunk_log < kMinChunkLog || h.chunk_log > kMaxChunkLog)
+    format_error(ErrorCode::kFormatField,
+                 "chunk log at offset 16 must be 10 to 26, found " + std::to_string(h.chunk_log));
+  h.modality = bytes[17];
+  if (h.modality > kMaxModality)
+    format_error(ErrorCode::kFormatField, "unknown modality " + std::to_string(h.modality) +
+                                              " at offset 17 (expected 0 to 3)");
+  h.params.assign(bytes.begin() + 20, bytes.begin() + 20 + params_size);
+  const size_t name_size = bytes[20 + params_size];
+  if (name_size == 0 || header_size != 41 + params_size + name_size)
+    format_error(ErrorCode::kFormatField, "model name size " + std::to_string(name_size) +
+                                              " at offset " + std::to_string(20 + params_size) +
+                                              " disagrees with header size " +
+                                              std::to_string(header_size));
+  const uint8_t* name = bytes.data() + 21 + params_size;
+  for (size_t i = 0; i < name_size; ++i)
+    if (name[i] < 0x20 || name[i] > 0x7E)
+      format_error(
+          ErrorCode::kFormatField,
+          "model name at offset " + std::to_string(21 + params_size) + " is not printable ASCII");
+  h.model.name.assign(name, name + name_size);
+  std::memcpy(h.model.id.data(), name + name_size, 16);
+  return h;
+}
+
+uint32_t chunk_checksum(std::span<const uint8_t> raw, uint64_t index) {
+  return static_cast<uint32_t>(xxh64(raw, index));
+}
+
+void serialize_chunk_header(const ChunkHeader& c, std::vector<uint8_t>& out) {
+  out.push_back(static_cast<uint8_t>(c.method));
+  put_le(out, c.raw_size, 4);
+  put_le(out, c.payload_size, 4);
+  put_le(out, c.checksum, 4);
+}
+
+std::optional<ChunkHeader> read_chunk_header(Reader& in, const Header& header, uint64_t index) {
+  const uint64_t at = in.offset();
+  const std::string where =
+      "chunk " + std::to_string(index) + " (offset " + std::to_string(at) + ")";
+  uint8_t b[kChunkHeaderSize];
+  read_exact(in, {b, 1}, "chunk header or end marker");
+  if (b[0] == kEndMarker) return std::nullopt;
+  if (b[0] > static_cast<uint8_t>(ChunkMethod::kModel))
+    format_error(ErrorCode::kCorruptChunk, where + ": unknown method " + hex8(b[0]) +
+                                               " (expected 0 stored, 1 zstd, 2 model or ff end)");
+  read_exact(in, {b + 1, kChunkHeaderSize - 1}, "chunk header");
+  ChunkHeader c{static_cast<ChunkMethod>(b[0]), static_cast<uint32_t>(get_le(b + 1, 4)),
+                static_cast<uint32_t>(get_le(b + 5, 4)), static_cast<uint32_t>(get_le(b + 9, 4))};
+  if (c.raw_size == 0 || c.raw_size > header.chunk_size())
+    format_error(ErrorCode::kCorruptChunk, where + ": raw size " + std::to_string(c.raw_size) +
+                                               " outside 1.." +
+                                               std::to_string(header.chunk_size()));
+  const bool stored = c.method == ChunkMethod::kStored;
+  if (stored ? c.payload_size != c.raw_size : c.payload_size >= c.raw_size)
+    format_error(ErrorCode::kCorruptChunk, where + ": " + method_name(c.method) + " payload size " +
+                                               std::to_string(c.payload_size) +
+                                               (stored ? " must equal" : " must be below") +
+                                               " raw size " + std::to_string(c.raw_size));
+  return c;
+}
+
+void serialize_trailer(const Trailer& t, std::vector<uint8_t>& out) {
+  out.push_back(kEndMarker);
+  put_le(out, t.stream_size, 8);
+  put_le(out, t.stream_checksum, 8);
+  put_le(out, t.content_checksum, 8);
+}
+
+Trailer read_trailer(Reader& in) {
+  uint8_t b[kTrailerSize];
+  read_exact(in, b, "trailer");
+  return {get_le(b, 8), get_le(b + 8, 8), get_le(b + 16, 8)};
+}
+
+void expect_end(Reader& in) {
+  uint8_t extra[1];
+  const uint64_t at = in.offset();
+  if (in.read(extra) != 0)
+    format_error(ErrorCode::kCorruptTrailingData,
+                 "unexpected data after the archive's trailer at offset " + std::to_string(at));
+}
+
+}  // namespace mbz

@@ -1,0 +1,74 @@
+// The archive's byte layout, exactly as codec/FORMAT.md specifies it: header, chunk
+// headers, end marker and trailer, with every rule a reader checks.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "codec/byte_model.h"
+#include "codec/stream.h"
+
+namespace mbz {
+
+inline constexpr std::array<uint8_t, 4> kMagic = {0x89, 'M', 'B', 'Z'};
+inline constexpr uint8_t kFormatVersion = 1;
+inline constexpr uint64_t kUnknownSize = ~uint64_t{0};
+inline constexpr int kMinChunkLog = 10, kMaxChunkLog = 26, kDefaultChunkLog = 20;
+inline constexpr size_t kMaxModelName = 64;
+inline constexpr uint8_t kMaxModality = 3;
+inline constexpr size_t kChunkHeaderSize = 13;
+inline constexpr uint8_t kEndMarker = 0xFF;
+inline constexpr size_t kTrailerSize = 24;
+
+enum class ChunkMethod : uint8_t { kStored = 0, kZstd = 1, kModel = 2 };
+const char* method_name(ChunkMethod method);
+// The modality byte's meaning: "raw", "text", "image" or "audio".
+const char* modality_name(uint8_t modality);
+
+struct Header {
+  uint8_t version = kFormatVersion;
+  uint64_t original_size = kUnknownSize;  // of the restored file; kUnknownSize from a pipe
+  int chunk_log = kDefaultChunkLog;
+  uint8_t modality = 0;         // io::Modality; 0 = raw
+  std::vector<uint8_t> params;  // transform parameters (io/TRANSFORMS.md)
+  ModelIdentity model;
+
+  uint32_t chunk_size() const { return uint32_t{1} << chunk_log; }
+  size_t size() const { return 41 + params.size() + model.name.size(); }
+};
+
+// The header's bytes, checksum included. Throws kUsageBadArgument for a header that
+// breaks a rule (a too-long model name, say): the writer never writes what a reader refuses.
+std::vector<uint8_t> serialize_header(const Header& header);
+// Reads and checks a header (FORMAT.md, "Reader order").
+Header read_header(Reader& in);
+
+struct ChunkHeader {
+  ChunkMethod method;
+  uint32_t raw_size;
+  uint32_t payload_size;
+  uint32_t checksum;
+};
+
+uint32_t chunk_checksum(std::span<const uint8_t> raw, uint64_t index);
+void serialize_chunk_header(const ChunkHeader& chunk, std::vector<uint8_t>& out);
+// Reads the next chunk header, or nullopt at the end marker. `index` and `offset` are for
+// messages; checks the method and size rules against `header`.
+std::optional<ChunkHeader> read_chunk_header(Reader& in, const Header& header, uint64_t index);
+
+struct Trailer {
+  uint64_t stream_size = 0;
+  uint64_t stream_checksum = 0;
+  uint64_t content_checksum = 0;
+};
+void serialize_trailer(const Trailer& trailer, std::vector<uint8_t>& out);  // with end marker
+Trailer read_trailer(Reader& in);                                           // after the end marker
+// Throws kCorruptTrailingData unless `in` is at its end.
+void expect_end(Reader& in);
+
+std::string hex64(uint64_t value);
+
+}  // namespace mbz

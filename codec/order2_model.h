@@ -1,0 +1,53 @@
+// The classical built-in model: order-0, order-1 and order-2 byte contexts, blended as PPM
+// blends them. Each context counts the bytes seen after it; the order-2 context gets a
+// share n/(n+q) of the probability mass (n bytes seen, q distinct: the PPM method C
+// escape estimate), the rest escapes to order 1, then order 0, then a uniform floor. All
+// arithmetic is on 32-bit integers, so its tables are the same on every machine.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "codec/byte_model.h"
+
+namespace mbz {
+
+// Counts for one stream. 33 MiB, mostly the order-2 counts (65536 contexts × 256 bytes).
+class Order2Model {
+ public:
+  Order2Model();
+  void reset();
+  void predict(Cdf& out) const;
+  void update(uint8_t byte);
+
+ private:
+  struct Context {
+    uint16_t* counts;  // 256 counts
+    uint16_t* total;   // sum of counts
+    uint16_t* distinct;
+    uint16_t limit;  // halve the counts when the total reaches this
+  };
+  static void add(const Context& ctx, uint8_t byte);
+  Context context(int order) const;
+
+  std::vector<uint16_t> counts_;    // order 2, then order 1, then order 0: 256 per context
+  std::vector<uint16_t> totals_;    // one per context, same order
+  std::vector<uint16_t> distinct_;  // one per context, same order
+  uint32_t history_ = 0;            // the last two bytes, most recent in the low byte
+};
+
+class Order2Factory final : public ModelFactory {
+ public:
+  Order2Factory();
+  const ModelIdentity& identity() const override { return identity_; }
+  std::unique_ptr<BatchByteModel> create(size_t max_streams) const override;
+  size_t preferred_batch() const override { return 1; }
+
+  static constexpr const char* kName = "order2-v1";
+
+ private:
+  ModelIdentity identity_;
+};
+
+}  // namespace mbz
