@@ -13,12 +13,12 @@
 
 namespace mbz {
 
-// Counts for one stream. 33 MiB, mostly the order-2 counts (65536 contexts × 256 bytes).
+// Counts for one stream: 33 MiB, mostly the order-2 counts (65536 contexts × 256 bytes).
 class Order2Model {
  public:
   Order2Model();
   void reset();
-  void predict(Cdf& out) const;
+  void predict(Cdf& out);
   void update(uint8_t byte);
 
  private:
@@ -29,12 +29,17 @@ class Order2Model {
     uint16_t limit;  // halve the counts when the total reaches this
   };
   static void add(const Context& ctx, uint8_t byte);
-  Context context(int order) const;
+  // The context of `order` for the current history, cleared first if it is stale.
+  Context context(int order);
 
-  std::vector<uint16_t> counts_;    // order 2, then order 1, then order 0: 256 per context
-  std::vector<uint16_t> totals_;    // one per context, same order
-  std::vector<uint16_t> distinct_;  // one per context, same order
-  uint32_t history_ = 0;            // the last two bytes, most recent in the low byte
+  // Contexts are cleared lazily: one whose stamp is not the current epoch holds counts of
+  // an earlier stream and is zeroed on first use, so reset() costs O(1), not 33 MiB.
+  std::unique_ptr<uint16_t[]> counts_;  // order 2, then order 1, then order 0: 256 each
+  std::vector<uint16_t> totals_;        // one per context, same order
+  std::vector<uint16_t> distinct_;      // one per context, same order
+  std::vector<uint32_t> stamps_;        // one per context, same order
+  uint32_t epoch_ = 1;
+  uint32_t history_ = 0;  // the last two bytes, most recent in the low byte
 };
 
 class Order2Factory final : public ModelFactory {
