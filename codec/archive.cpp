@@ -12,6 +12,23 @@
 namespace mbz {
 namespace {
 
+// zstd at `level`; when a quick level-1 probe saves less than 1/64, that probe is the
+// answer: high levels take seconds a megabyte on incompressible data and gain nothing.
+std::vector<uint8_t> zstd_compress(std::span<const uint8_t> raw, int level) {
+  auto run = [&](int l) {
+    std::vector<uint8_t> z(ZSTD_compressBound(raw.size()));
+    const size_t n = ZSTD_compress(z.data(), z.size(), raw.data(), raw.size(), l);
+    if (ZSTD_isError(n)) throw Error(ErrorCode::kUnsupportedFeature, ZSTD_getErrorName(n));
+    z.resize(n);
+    return z;
+  };
+  if (level > 1) {
+    std::vector<uint8_t> probe = run(1);
+    if (probe.size() * 64 >= raw.size() * 63) return probe;
+  }
+  return run(level);
+}
+
 std::string chunk_where(uint64_t index, uint64_t offset) {
   return "chunk " + std::to_string(index) + " (offset " + std::to_string(offset) + ")";
 }
@@ -78,15 +95,11 @@ void ArchiveWriter::flush_group(bool final) {
       const size_t k = first + j;
       best[j] = raw[k].size();
       if (options_.zstd_level > 0) {
-        std::vector<uint8_t> z(ZSTD_compressBound(raw[k].size()));
-        const size_t n =
-            ZSTD_compress(z.data(), z.size(), raw[k].data(), raw[k].size(), options_.zstd_level);
-        if (ZSTD_isError(n)) throw Error(ErrorCode::kUnsupportedFeature, ZSTD_getErrorName(n));
-        if (n < best[j]) {
-          z.resize(n);
+        std::vector<uint8_t> z = zstd_compress(raw[k], options_.zstd_level);
+        if (z.size() < best[j]) {
+          best[j] = z.size();
           payload[k] = std::move(z);
           method[k] = ChunkMethod::kZstd;
-          best[j] = n;
         }
       }
     }

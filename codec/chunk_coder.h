@@ -13,8 +13,8 @@
 namespace mbz {
 
 // Codes each chunk against `model` (reset first). payloads[k] receives chunk k's range
-// coder output, or is cleared if it would reach `give_up[k]` bytes or more (the caller
-// keeps another method then; incompressible chunks stop early).
+// coder output, or is cleared if it would reach `give_up[k]` bytes or more, or falls
+// behind the pace to beat it (see off_pace): the caller keeps another method then.
 void model_encode(BatchByteModel& model, std::span<const std::span<const uint8_t>> chunks,
                   std::span<const size_t> give_up, std::vector<std::vector<uint8_t>>& payloads);
 

@@ -16,6 +16,13 @@ void cdf_from_weights(std::span<const uint64_t, 256> weights, Cdf& out) {
     sum += weights[s];
     if (weights[s] > weights[heaviest]) heaviest = s;
   }
+  // Keep the sum below 2^32, so that the reciprocal below is off by less than one unit.
+  int shift = 0;
+  while ((sum >> shift) >= (uint64_t{1} << 32)) ++shift;
+  if (shift > 0) {
+    sum = 0;
+    for (int s = 0; s < 256; ++s) sum += weights[s] >> shift;
+  }
   constexpr uint64_t kSpare = kTotal - 256;  // what is left after every symbol's 1
   std::array<uint32_t, 256> freq;
   uint32_t given = 0;
@@ -25,9 +32,10 @@ void cdf_from_weights(std::span<const uint64_t, 256> weights, Cdf& out) {
   } else {
     // Fixed-point reciprocal: scale = kSpare * 2^32 / sum. Since w <= sum, the product
     // w * scale is at most kSpare * 2^32 < 2^48, and the floors add up to at most kSpare.
+    // With sum < 2^32 each share comes out as its exact floor or one below it.
     const uint64_t scale = (kSpare << 32) / sum;
     for (int s = 0; s < 256; ++s) {
-      freq[s] = 1 + static_cast<uint32_t>((weights[s] * scale) >> 32);
+      freq[s] = 1 + static_cast<uint32_t>(((weights[s] >> shift) * scale) >> 32);
       given += freq[s];
     }
   }

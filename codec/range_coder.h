@@ -42,9 +42,10 @@ struct Cdf {
 bool cdf_is_valid(const Cdf& cdf);
 
 // Builds a table from nonnegative integer weights (their sum < 2^63) by one exact
-// integer procedure: every symbol gets 1, the remaining kTotal - 256 are shared in
-// proportion to the weights with the fraction dropped, and what rounding leaves goes to
-// the heaviest symbol (the lowest such value on ties). Encoder and decoder both call this.
+// integer procedure: weights are shifted right until their sum is below 2^32; every symbol
+// gets 1, the remaining kTotal - 256 are shared in proportion to the weights, rounded down
+// (or one below), and what rounding leaves goes to the heaviest symbol (the lowest such
+// value on ties). Encoder and decoder both call this.
 void cdf_from_weights(std::span<const uint64_t, 256> weights, Cdf& out);
 
 // The interval step shared by encoder and decoder: a symbol [start, start + freq) of
