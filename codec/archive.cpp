@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 
 #include "codec/chunk_coder.h"
 #include "codec/error.h"
@@ -50,7 +51,7 @@ struct ArchiveWriter::Workers {
 ArchiveWriter::ArchiveWriter(Writer& out, const Header& header, const ModelFactory& model,
                              EncodeOptions options)
     : out_(out), header_(header), options_(std::move(options)) {
-  if (!(model.identity() == header.model))
+  if (model.identity().id != header.model.id)
     throw Error(ErrorCode::kUsageBadArgument, "header names model " + header.model.name +
                                                   " but the coder was given " +
                                                   model.identity().name);
@@ -180,7 +181,7 @@ ArchiveReader::ArchiveReader(Reader& in) : in_(in), header_(read_header(in)) {}
 ArchiveReader::~ArchiveReader() = default;
 
 Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOptions options) {
-  if (model && !(model->identity() == header_.model))
+  if (model && model->identity().id != header_.model.id)
     throw Error(ErrorCode::kModelMismatch, "archive needs model " + header_.model.name + " (id " +
                                                header_.model.id_hex() + "), given " +
                                                model->identity().name + " (id " +
@@ -194,27 +195,36 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
   uint64_t index = 0, stream_bytes = 0;
   bool short_seen = false, ended = false;
   while (!ended) {
-    // Read a group of chunks; the payloads stay in memory while they are decoded.
+    // Read a group of chunks; the payloads stay in memory while they are decoded. A
+    // framing error is held back until the chunks read before it are decoded, so that
+    // errors come out in stream order whatever the group size.
     std::vector<ChunkInfo> info;
     std::vector<std::vector<uint8_t>> payload;
-    while (info.size() < group) {
-      const uint64_t at = in_.offset();
-      const auto chunk = read_chunk_header(in_, header_, index + info.size());
-      if (!chunk) {
-        ended = true;
-        break;
+    std::exception_ptr framing_error;
+    try {
+      while (info.size() < group) {
+        const uint64_t at = in_.offset();
+        const auto chunk = read_chunk_header(in_, header_, index + info.size());
+        if (!chunk) {
+          ended = true;
+          break;
+        }
+        if (short_seen)
+          throw Error(ErrorCode::kCorruptChunk,
+                      chunk_where(index + info.size(), at) +
+                          ": follows a chunk shorter than the chunk size");
+        short_seen = chunk->raw_size < header_.chunk_size();
+        if (chunk->method == ChunkMethod::kModel && !model)
+          throw Error(ErrorCode::kModelUnknown, chunk_where(index + info.size(), at) +
+                                                    ": coded with model " + header_.model.name +
+                                                    ", which is not available");
+        std::vector<uint8_t> body(chunk->payload_size);
+        read_exact(in_, body, "chunk payload");
+        info.push_back({at, *chunk});
+        payload.push_back(std::move(body));
       }
-      if (short_seen)
-        throw Error(ErrorCode::kCorruptChunk, chunk_where(index + info.size(), at) +
-                                                  ": follows a chunk shorter than the chunk size");
-      short_seen = chunk->raw_size < header_.chunk_size();
-      if (chunk->method == ChunkMethod::kModel && !model)
-        throw Error(ErrorCode::kModelUnknown, chunk_where(index + info.size(), at) +
-                                                  ": coded with model " + header_.model.name +
-                                                  ", which is not available");
-      info.push_back({at, *chunk});
-      payload.emplace_back(chunk->payload_size);
-      read_exact(in_, payload.back(), "chunk payload");
+    } catch (const Error&) {
+      framing_error = std::current_exception();
     }
     const size_t n = info.size();
     std::vector<std::vector<uint8_t>> raw(n);
@@ -266,6 +276,7 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
       stream_bytes += raw[k].size();
     }
     index += n;
+    if (framing_error) std::rethrow_exception(framing_error);
     if (options.progress) options.progress(stream_bytes, in_.offset());
   }
   const uint64_t trailer_at = in_.offset();
@@ -302,6 +313,18 @@ std::vector<ChunkInfo> ArchiveReader::list(Trailer* trailer) {
   return chunks;
 }
 
+void check_content(const Header& header, const Trailer& trailer, uint64_t content_checksum,
+                   uint64_t content_size) {
+  if (trailer.content_checksum != content_checksum)
+    throw Error(ErrorCode::kCorruptContentChecksum,
+                "content checksum mismatch: trailer has " + hex64(trailer.content_checksum) +
+                    ", restored data gives " + hex64(content_checksum));
+  if (header.original_size != kUnknownSize && header.original_size != content_size)
+    throw Error(ErrorCode::kCorruptTrailer,
+                "header gives original size " + std::to_string(header.original_size) +
+                    ", restored " + std::to_string(content_size) + " bytes");
+}
+
 std::vector<uint8_t> compress_buffer(std::span<const uint8_t> data, const Header& header,
                                      const ModelFactory& model, const EncodeOptions& options) {
   MemoryWriter out;
@@ -317,8 +340,7 @@ std::vector<uint8_t> decompress_buffer(std::span<const uint8_t> archive, const M
   ArchiveReader reader(in);
   MemoryWriter out;
   const Trailer trailer = reader.decode(out, model, options);
-  if (trailer.content_checksum != xxh64(out.data))
-    throw Error(ErrorCode::kCorruptContentChecksum, "content checksum mismatch");
+  check_content(reader.header(), trailer, xxh64(out.data), out.data.size());
   return std::move(out.data);
 }
 

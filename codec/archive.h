@@ -91,6 +91,11 @@ class ArchiveReader {
   Header header_;
 };
 
+// Checks what decompression restored against the trailer's content checksum and the
+// header's original size; throws kCorruptContentChecksum or kCorruptTrailer.
+void check_content(const Header& header, const Trailer& trailer, uint64_t content_checksum,
+                   uint64_t content_size);
+
 // Whole-buffer helpers for tests and tools.
 std::vector<uint8_t> compress_buffer(std::span<const uint8_t> data, const Header& header,
                                      const ModelFactory& model, const EncodeOptions& options);

@@ -19,6 +19,9 @@ uint64_t get_le(const uint8_t* p, int bytes) {
 std::string hex8(uint64_t value) {
   return "0x" + hex64(value).substr(14);
 }
+std::string hex32(uint64_t value) {
+  return "0x" + hex64(value).substr(8);
+}
 
 [[noreturn]] void format_error(ErrorCode code, const std::string& what) {
   throw Error(code, what);
@@ -111,7 +114,7 @@ Header read_header(Reader& in) {
   if (stored != computed)
     format_error(ErrorCode::kCorruptHeaderChecksum,
                  "header checksum mismatch at offset " + std::to_string(header_size - 4) +
-                     ": stored " + hex8(stored) + ", computed " + hex8(computed));
+                     ": stored " + hex32(stored) + ", computed " + hex32(computed));
   if (bytes[5] != 0)
     format_error(ErrorCode::kFormatReservedBits, "reserved flags at offset 5 must be 0, found " +
                                                      hex8(bytes[5]) + " (written by a newer mbz?)");

@@ -89,10 +89,16 @@ void Order2Model::update(uint8_t byte) {
 
 namespace {
 
+// Spare models kept for reuse; beyond this many, released models are freed.
+constexpr size_t kMaxSpare = 8;
+
 class Order2Batch final : public BatchByteModel {
  public:
-  explicit Order2Batch(size_t max_streams) {
-    for (size_t i = 0; i < max_streams; ++i) models_.push_back(std::make_unique<Order2Model>());
+  Order2Batch(const Order2Factory& factory, size_t max_streams) : factory_(factory) {
+    for (size_t i = 0; i < max_streams; ++i) models_.push_back(factory.take());
+  }
+  ~Order2Batch() override {
+    for (auto& model : models_) factory_.give_back(std::move(model));
   }
   void reset(size_t n_streams) override {
     for (size_t i = 0; i < n_streams; ++i) models_[i]->reset();
@@ -106,6 +112,7 @@ class Order2Batch final : public BatchByteModel {
   }
 
  private:
+  const Order2Factory& factory_;
   std::vector<std::unique_ptr<Order2Model>> models_;
 };
 
@@ -116,8 +123,27 @@ Order2Factory::Order2Factory()
                                  "mbz built-in: order-0/1/2 PPM-C blend, mass 2^24, "
                                  "limits 8192/2048/1024, version 1")) {}
 
+Order2Factory::~Order2Factory() = default;
+
 std::unique_ptr<BatchByteModel> Order2Factory::create(size_t max_streams) const {
-  return std::make_unique<Order2Batch>(max_streams);
+  return std::make_unique<Order2Batch>(*this, max_streams);
+}
+
+std::unique_ptr<Order2Model> Order2Factory::take() const {
+  {
+    std::lock_guard lock(mutex_);
+    if (!spare_.empty()) {
+      std::unique_ptr<Order2Model> model = std::move(spare_.back());
+      spare_.pop_back();
+      return model;
+    }
+  }
+  return std::make_unique<Order2Model>();
+}
+
+void Order2Factory::give_back(std::unique_ptr<Order2Model> model) const {
+  std::lock_guard lock(mutex_);
+  if (spare_.size() < kMaxSpare) spare_.push_back(std::move(model));
 }
 
 }  // namespace mbz

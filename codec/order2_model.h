@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "codec/byte_model.h"
@@ -42,17 +43,25 @@ class Order2Model {
   uint32_t history_ = 0;  // the last two bytes, most recent in the low byte
 };
 
+// Instances come from a small pool of released models: a model is 33 MiB, and making and
+// faulting in a fresh one costs more than decoding a small archive with it.
 class Order2Factory final : public ModelFactory {
  public:
   Order2Factory();
+  ~Order2Factory() override;
   const ModelIdentity& identity() const override { return identity_; }
   std::unique_ptr<BatchByteModel> create(size_t max_streams) const override;
   size_t preferred_batch() const override { return 1; }
 
   static constexpr const char* kName = "order2-v1";
 
+  std::unique_ptr<Order2Model> take() const;
+  void give_back(std::unique_ptr<Order2Model> model) const;
+
  private:
   ModelIdentity identity_;
+  mutable std::mutex mutex_;
+  mutable std::vector<std::unique_ptr<Order2Model>> spare_;
 };
 
 }  // namespace mbz

@@ -41,10 +41,10 @@ void read_exact(Reader& in, std::span<uint8_t> out, const char* what) {
   const uint64_t at = in.offset();
   const size_t n = in.read(out);
   if (n != out.size())
-    throw Error(ErrorCode::kCorruptTruncated, std::string("archive is truncated: expected ") +
-                                                  std::to_string(out.size()) + " bytes of " + what +
-                                                  " at offset " + std::to_string(at) + ", found " +
-                                                  std::to_string(n));
+    throw Error(ErrorCode::kCorruptTruncated,
+                std::string("archive is truncated: expected ") + std::to_string(out.size()) +
+                    (out.size() == 1 ? " byte of " : " bytes of ") + what + " at offset " +
+                    std::to_string(at) + ", found " + std::to_string(n));
 }
 
 }  // namespace mbz
