@@ -24,17 +24,12 @@ struct Cdf {
 
   uint32_t start(int s) const { return c[s]; }
   uint32_t freq(int s) const { return c[s + 1] - c[s]; }
-  // The symbol whose interval holds `target` (0 <= target < kTotal): binary search.
+  // The symbol whose interval holds `target` (0 <= target < kTotal): a branch-free binary
+  // search (the compiler emits conditional moves), since decoding is bound by this lookup.
   int find(uint32_t target) const {
-    int lo = 0, hi = 256;  // invariant: c[lo] <= target < c[hi]
-    while (hi - lo > 1) {
-      int mid = (lo + hi) >> 1;
-      if (c[mid] <= target)
-        lo = mid;
-      else
-        hi = mid;
-    }
-    return lo;
+    int s = 0;  // invariant: c[s] <= target; c[256] = kTotal > target keeps s + step <= 255
+    for (int step = 128; step > 0; step >>= 1) s += c[s + step] <= target ? step : 0;
+    return s;
   }
 };
 
