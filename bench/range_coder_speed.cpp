@@ -42,6 +42,8 @@ int main() {
   }
   std::sort(enc_s.begin(), enc_s.end());
   std::sort(dec_s.begin(), dec_s.end());
-  std::printf("range coder, fixed table, %zu MiB: %.3f bits/byte, encode %.1f MB/s, decode %.1f MB/s\n",
-              kBytes >> 20, 8.0 * payload.size() / kBytes, kBytes / enc_s[2] / 1e6, kBytes / dec_s[2] / 1e6);
+  std::printf(
+      "range coder, fixed table, %zu MiB: %.3f bits/byte, encode %.1f MB/s, decode %.1f MB/s\n",
+      kBytes >> 20, 8.0 * payload.size() / kBytes, kBytes / enc_s[2] / 1e6,
+      kBytes / dec_s[2] / 1e6);
 }
