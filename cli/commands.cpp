@@ -1,5 +1,6 @@
 #include "cli/commands.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -36,6 +37,10 @@ void print_error(const std::string& message) {
   std::fprintf(stderr, "mbz: %s\n", message.c_str());
 }
 
+std::string display(const std::string& path) {
+  return path == "-" ? "stdin" : path;
+}
+
 // Runs `one` on every input (standard input when there are none), reporting each failure
 // and going on with the next; the status is that of the first failure.
 template <class Fn>
@@ -50,7 +55,12 @@ int for_each_input(const Options& o, Fn one) {
     try {
       one(input);
     } catch (const Error& e) {
-      print_error(std::string(band_name(e.band())) + ": " + e.what());
+      // I/O messages start with the path at fault; the codec's say where in the archive
+      // (offset, chunk) but not which file, which matters as soon as there are several.
+      std::string message = e.what();
+      if (e.band() != ErrorBand::kIo && message.rfind(display(input) + ": ", 0) != 0)
+        message = display(input) + ": " + message;
+      print_error(std::string(band_name(e.band())) + ": " + message);
       if (status == 0) status = static_cast<int>(e.band());
     }
   }
@@ -65,13 +75,20 @@ struct Input {
   }
 };
 
-void remove_input(const std::string& path) {
-  if (path != "-" && unlink(path.c_str()) != 0)
+// --rm, after success. Not when the output went to stdout, as zstd does (and gzip and xz
+// keep inputs with -c): that output may not have been kept anywhere.
+void remove_input(const std::string& path, const std::string& output) {
+  if (path != "-" && output != "-" && unlink(path.c_str()) != 0)
     throw Error(ErrorCode::kIoWrite, path + ": cannot remove input after success");
 }
 
-std::string display(const std::string& path) {
-  return path == "-" ? "stdin" : path;
+// Even with -f: the result would replace its own input, and --rm would then delete both.
+void check_distinct(const std::string& input, const std::string& output) {
+  struct stat in, out;
+  if (input != "-" && output != "-" && stat(input.c_str(), &in) == 0 &&
+      stat(output.c_str(), &out) == 0 && in.st_dev == out.st_dev && in.st_ino == out.st_ino)
+    throw Error(ErrorCode::kUsageBadArgument,
+                input + ": input and output are the same file (" + output + ")");
 }
 
 void compress_one(const Options& o, const std::string& input) {
@@ -81,6 +98,7 @@ void compress_one(const Options& o, const std::string& input) {
   const std::string output = !o.output.empty()               ? o.output
                              : (o.to_stdout || input == "-") ? "-"
                                                              : input + kSuffix;
+  check_distinct(input, output);
   if (output == "-" && is_terminal(stdout) && !o.force)
     throw Error(ErrorCode::kUsageTerminal,
                 "refusing to write compressed data to a terminal; use -o FILE, a pipe, or -f");
@@ -115,7 +133,8 @@ void compress_one(const Options& o, const std::string& input) {
                                         std::to_string(total) + ")");
   writer.finish();
   out.commit();
-  if (o.remove_input) remove_input(input);
+  if (o.remove_input) remove_input(input, output);
+  progress.clear();
 
   if (!o.quiet) {
     const uint64_t packed = writer.archive_bytes();
@@ -148,6 +167,7 @@ void decompress_one(const Options& o, const std::string& input) {
       throw Error(ErrorCode::kUsageBadArgument,
                   input + ": unknown suffix (expected " + kSuffix + "); use -o FILE or -c");
   }
+  check_distinct(input, output);
   if (input == "-" && is_terminal(stdin))
     throw Error(ErrorCode::kUsageTerminal, "refusing to read compressed data from a terminal");
   Input in(input);
@@ -181,7 +201,8 @@ void decompress_one(const Options& o, const std::string& input) {
                                                 ", restored " + std::to_string(content.size()) +
                                                 " bytes");
   out.commit();
-  if (o.remove_input) remove_input(input);
+  if (o.remove_input) remove_input(input, output);
+  progress.clear();
   if (!o.quiet && o.verbose > 0)
     std::fprintf(stderr, "%s: %llu bytes%s%s\n", display(input).c_str(),
                  static_cast<unsigned long long>(content.size()), output == "-" ? "" : " => ",

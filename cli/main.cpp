@@ -1,6 +1,7 @@
 // mbz: the command line. Parses arguments with CLI11, runs a subcommand, and turns
 // mbz::Error into one line on stderr and an exit status.
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -28,17 +29,22 @@ uint64_t parse_chunk_size(const std::string& text) {
   size_t pos = 0;
   uint64_t value = 0;
   try {
-    value = std::stoull(text, &pos);
+    // stoull alone takes " 1K" and wraps "-18446744073709550592" around to 1024.
+    if (!text.empty() && std::isdigit(static_cast<unsigned char>(text[0])))
+      value = std::stoull(text, &pos);
   } catch (...) {
     pos = 0;
   }
   const std::string unit = text.substr(pos);
+  int shift = 0;
   if (unit == "K" || unit == "k" || unit == "KiB")
-    value <<= 10;
+    shift = 10;
   else if (unit == "M" || unit == "m" || unit == "MiB")
-    value <<= 20;
+    shift = 20;
   else if (!unit.empty() || pos == 0)
     value = 0;
+  // Shifting a value beyond the range could wrap around to a power of two within it.
+  value = value <= (1u << mbz::kMaxChunkLog) ? value << shift : 0;
   if (value < (1u << mbz::kMinChunkLog) || value > (1u << mbz::kMaxChunkLog) ||
       (value & (value - 1)))
     throw mbz::Error(mbz::ErrorCode::kUsageBadArgument,
@@ -59,9 +65,12 @@ void add_output(CLI::App* cmd, mbz::cli::Options& o) {
   cmd->add_flag("-c,--stdout", o.to_stdout, "Write to standard output");
   cmd->add_flag("-f,--force", o.force,
                 "Overwrite existing outputs; allow binary output to a terminal");
-  cmd->add_flag("-k,--keep", o.keep, "Keep input files (the default; accepted for zstd/xz habits)");
+  auto* keep = cmd->add_flag("-k,--keep", o.keep,
+                             "Keep input files (the default; accepted for zstd/xz habits)");
   cmd->add_flag("--rm", o.remove_input,
-                "Remove each input file after it was processed successfully");
+                "Remove each input file after it was processed successfully (not with output to "
+                "standard output)")
+      ->excludes(keep);
   cmd->add_flag("--progress", o.progress, "Show progress even when stderr is not a terminal");
   cmd->add_flag("--no-progress", o.no_progress, "Never show progress");
 }

@@ -48,26 +48,35 @@ OutputFile::OutputFile(const std::string& path, bool force) : path_(path) {
   }
   temp_ = path + ".mbz-tmpXXXXXX";
   if (temp_.size() >= sizeof g_temp_path) throw Error(ErrorCode::kIoOpen, path + ": path too long");
-  const int fd = mkstemp(temp_.data());
-  if (fd < 0) throw Error(ErrorCode::kIoOpen, io_message(path, "cannot create"));
+  // mkstemp fills in the handler's own copy, which is armed first: a signal that comes
+  // while the file is being created still finds its name.
   std::memcpy(g_temp_path, temp_.c_str(), temp_.size() + 1);
   g_temp_active = 1;
+  const int fd = mkstemp(g_temp_path);
+  if (fd < 0) {
+    g_temp_active = 0;
+    throw Error(ErrorCode::kIoOpen, io_message(path, "cannot create"));
+  }
+  temp_ = g_temp_path;
   const mode_t mask = umask(0);  // mkstemp makes 0600; give the file the usual mode
   umask(mask);
   fchmod(fd, 0644 & ~mask);
   file_ = fdopen(fd, "wb");
   if (!file_) {
+    const std::string message = io_message(path, "cannot open");
     close(fd);
-    throw Error(ErrorCode::kIoOpen, io_message(path, "cannot open"));
+    unlink(temp_.c_str());  // the destructor does not run for a constructor that throws
+    g_temp_active = 0;
+    throw Error(ErrorCode::kIoOpen, message);
   }
   writer_ = std::make_unique<FileWriter>(file_, path);
 }
 
 OutputFile::~OutputFile() {
   if (file_ == stdout || committed_) return;
+  unlink(temp_.c_str());  // before disarming the handler, so that no signal can leave it
   g_temp_active = 0;
   if (file_) std::fclose(file_);
-  unlink(temp_.c_str());
 }
 
 void OutputFile::commit() {

@@ -22,7 +22,12 @@ Progress::Progress(bool enabled, std::string label, std::optional<uint64_t> tota
       last_(start_) {}
 
 Progress::~Progress() {
+  clear();
+}
+
+void Progress::clear() {
   if (drawn_) std::fprintf(stderr, "\r\033[K");
+  drawn_ = false;
 }
 
 void Progress::update(uint64_t in_bytes, uint64_t out_bytes) {

@@ -14,6 +14,8 @@ class Progress {
   Progress(bool enabled, std::string label, std::optional<uint64_t> total);
   ~Progress();  // clears the line
   void update(uint64_t in_bytes, uint64_t out_bytes);
+  // Clears the line now, so that what is printed next starts a line of its own.
+  void clear();
 
  private:
   bool enabled_;

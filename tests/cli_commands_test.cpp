@@ -1,0 +1,778 @@
+// The command line as a user meets it: the built `mbz` binary runs as a subprocess, each
+// test in a fresh directory, and every check looks at stdout, stderr and the exit status.
+// Each start of mbz costs about a second (LibTorch loads), so the tests use few runs and
+// small inputs; archives that only need to be broken are made in-process by the codec.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "codec/archive.h"
+#include "codec/format.h"
+#include "codec/order2_model.h"
+
+extern char** environ;
+
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr const char* kModelName = "order2-v1";
+
+// ---- Inputs -------------------------------------------------------------------------------
+
+std::string random_bytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+std::string text_bytes(size_t n, uint32_t seed) {
+  static const char* kWords[] = {"the ",   "archive ", "model ", "byte ", "of ", "and ",
+                                 "chunk ", "range ",   "coder ", "is ",   "a ",  ".\n"};
+  std::mt19937 rng(seed);
+  std::string s;
+  while (s.size() < n) s += kWords[rng() % std::size(kWords)];
+  s.resize(n);
+  return s;
+}
+
+// Independent bytes, mostly 'a': little for LZ matching to find, much for a context model.
+std::string skewed_bytes(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, 'a');
+  for (char& c : s)
+    if (rng() % 8 == 0) c = static_cast<char>('b' + rng() % 4);
+  return s;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_file(const fs::path& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// A valid archive made by the codec itself, for tests that break it on purpose.
+std::string make_archive(const std::string& data, int chunk_log) {
+  static const mbz::Order2Factory model;
+  mbz::Header header;
+  header.chunk_log = chunk_log;
+  header.original_size = data.size();
+  header.model = model.identity();
+  const auto bytes = mbz::compress_buffer(
+      {reinterpret_cast<const uint8_t*>(data.data()), data.size()}, header, model, {});
+  return {bytes.begin(), bytes.end()};
+}
+
+uint32_t le32(const std::string& s, size_t at) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(s[at + i]);
+  return v;
+}
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (size_t nl; (nl = text.find('\n', start)) != std::string::npos; start = nl + 1)
+    lines.push_back(text.substr(start, nl - start));
+  if (start < text.size()) lines.push_back(text.substr(start));
+  return lines;
+}
+
+// ---- Running mbz --------------------------------------------------------------------------
+
+struct Result {
+  int status = -1;  // as waitpid gives it
+  std::string out, err;
+  // The exit status, or -1 when a signal ended the process.
+  int code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+};
+
+std::ostream& operator<<(std::ostream& os, const Result& r) {
+  return os << "status " << r.code() << ", stderr:\n" << r.err;
+}
+
+class CliTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    signal(SIGPIPE, SIG_IGN);  // a child that never reads its stdin must not kill the test
+    std::string dir = (fs::temp_directory_path() / "mbz_cli_test.XXXXXX").string();
+    ASSERT_NE(mkdtemp(dir.data()), nullptr) << std::strerror(errno);
+    root_ = dir;
+    work_ = root_ / "work";
+    fs::create_directory(work_);
+  }
+  void TearDown() override {
+    if (!root_.empty()) fs::remove_all(root_);
+  }
+
+  fs::path at(const std::string& name) const { return work_ / name; }
+  void put(const std::string& name, const std::string& bytes) const { write_file(at(name), bytes); }
+  std::string get(const std::string& name) const { return read_file(at(name)); }
+
+  // The names in the work directory, sorted: shows stray temporary files and outputs.
+  std::set<std::string> names() const {
+    std::set<std::string> found;
+    for (const auto& entry : fs::directory_iterator(work_)) found.insert(entry.path().filename());
+    return found;
+  }
+
+  // Starts `mbz ARGS` through /bin/sh in the work directory (so ARGS may hold redirections)
+  // with the given descriptors as its stdin, stdout and stderr. The shell execs mbz, so
+  // the pid is mbz's and its wait status is mbz's own.
+  pid_t start(const std::string& args, int in, int out, int err) {
+    const std::string script =
+        "cd " + quote(work_.string()) + " && exec " + quote(MBZ_BINARY) + " " + args;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in, 0);
+    posix_spawn_file_actions_adddup2(&actions, out, 1);
+    posix_spawn_file_actions_adddup2(&actions, err, 2);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t defaults, empty;
+    sigemptyset(&defaults);
+    for (int sig : {SIGINT, SIGTERM, SIGPIPE}) sigaddset(&defaults, sig);
+    sigemptyset(&empty);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setsigmask(&attr, &empty);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    const char* argv[] = {"/bin/sh", "-c", script.c_str(), nullptr};
+    pid_t pid = -1;
+    const int rc = posix_spawn(&pid, "/bin/sh", &actions, &attr, const_cast<char**>(argv), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    EXPECT_EQ(rc, 0) << "posix_spawn: " << std::strerror(rc);
+    return rc == 0 ? pid : -1;
+  }
+
+  // Waits for `pid`; kills it (and fails the test) after `limit`.
+  static int finish(pid_t pid, seconds limit = seconds(120)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    int status = -1;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        ADD_FAILURE() << "mbz did not finish within " << limit.count() << " s";
+        return -1;
+      }
+      std::this_thread::sleep_for(milliseconds(5));
+    }
+    return status;
+  }
+
+  int open_capture(const char* name) const {
+    return open((root_ / name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  }
+
+  // Runs `mbz ARGS`; `input` reaches it through a pipe, as from `cat input | mbz ...`.
+  Result mbz(const std::string& args, const std::string& input = {}) {
+    int pipe_fds[2];
+    EXPECT_EQ(pipe2(pipe_fds, O_CLOEXEC), 0);
+    const int out = open_capture("stdout"), err = open_capture("stderr");
+    const pid_t pid = start(args, pipe_fds[0], out, err);
+    close(pipe_fds[0]);
+    close(out);
+    close(err);
+    std::thread feeder([fd = pipe_fds[1], &input] {
+      for (size_t done = 0; done < input.size();) {
+        const ssize_t n = write(fd, input.data() + done, input.size() - done);
+        if (n <= 0) break;  // mbz stopped reading
+        done += static_cast<size_t>(n);
+      }
+      close(fd);
+    });
+    Result run;
+    if (pid > 0) run.status = finish(pid);
+    feeder.join();
+    run.out = read_file(root_ / "stdout");
+    run.err = read_file(root_ / "stderr");
+    return run;
+  }
+
+  fs::path root_, work_;
+};
+
+// The one-line summary compress prints on stderr for a file.
+std::string summary_prefix(const std::string& name, size_t size) {
+  return name + ": " + std::to_string(size) + " => ";
+}
+
+// ---- Files in, files out ------------------------------------------------------------------
+
+TEST_F(CliTest, CompressAndDecompressFileKeepInputs) {
+  const std::string data = text_bytes(20000, 1);
+  put("t", data);
+
+  const Result c = mbz("compress t");
+  ASSERT_EQ(c.code(), 0) << c;
+  EXPECT_EQ(c.out, "");
+  EXPECT_EQ(c.err.rfind(summary_prefix("t", data.size()), 0), 0u) << c.err;
+  EXPECT_NE(c.err.find(", t.mbz\n"), std::string::npos) << c.err;
+  EXPECT_EQ(get("t"), data);  // kept by default
+  const std::string archive = get("t.mbz");
+  ASSERT_GE(archive.size(), 4u);
+  EXPECT_EQ(archive.substr(0, 4), "\x89MBZ");
+  EXPECT_LT(archive.size(), data.size() / 2);
+
+  fs::rename(at("t"), at("t.orig"));
+  const Result d = mbz("decompress t.mbz");
+  ASSERT_EQ(d.code(), 0) << d;
+  EXPECT_EQ(d.out, "");
+  EXPECT_EQ(d.err, "");  // decompress reports only with -v
+  EXPECT_EQ(get("t"), data);
+  EXPECT_EQ(get("t.mbz"), archive);  // kept by default
+  EXPECT_EQ(names(), (std::set<std::string>{"t", "t.mbz", "t.orig"}));
+}
+
+TEST_F(CliTest, OutputOptionStdoutAndStdinAgree) {
+  const std::string data = text_bytes(5000, 2);
+  put("t", data);
+
+  const Result o = mbz("compress -k -o named t");
+  ASSERT_EQ(o.code(), 0) << o;
+  EXPECT_EQ(o.out, "");
+  EXPECT_NE(o.err.find(", named\n"), std::string::npos) << o.err;
+  EXPECT_EQ(get("t"), data);  // -k is accepted and keeps the input
+  const std::string archive = get("named");
+
+  const Result c = mbz("compress -c t");
+  ASSERT_EQ(c.code(), 0) << c;
+  EXPECT_EQ(c.out, archive);
+  EXPECT_EQ(c.err.rfind(summary_prefix("t", data.size()), 0), 0u) << c.err;
+
+  // From a pipe the size is unknown, so the header differs from the file's archive; "-"
+  // and no argument are the same thing.
+  const Result dash = mbz("compress -", data);
+  const Result none = mbz("compress", data);
+  ASSERT_EQ(dash.code(), 0) << dash;
+  ASSERT_EQ(none.code(), 0) << none;
+  EXPECT_EQ(dash.out, none.out);
+  EXPECT_NE(dash.out, archive);
+  EXPECT_EQ(dash.err.rfind(summary_prefix("stdin", data.size()), 0), 0u) << dash.err;
+  EXPECT_EQ(names(), (std::set<std::string>{"t", "named"}));
+
+  const Result dec_o = mbz("decompress -o restored named");
+  ASSERT_EQ(dec_o.code(), 0) << dec_o;
+  EXPECT_EQ(get("restored"), data);
+  const Result dec_c = mbz("decompress -c named");
+  ASSERT_EQ(dec_c.code(), 0) << dec_c;
+  EXPECT_EQ(dec_c.out, data);
+  const Result dec_dash = mbz("decompress -", dash.out);
+  ASSERT_EQ(dec_dash.code(), 0) << dec_dash;
+  EXPECT_EQ(dec_dash.out, data);
+  const Result dec_none = mbz("decompress", archive);
+  ASSERT_EQ(dec_none.code(), 0) << dec_none;
+  EXPECT_EQ(dec_none.out, data);
+  EXPECT_EQ(dec_none.err, "");
+  EXPECT_EQ(names(), (std::set<std::string>{"t", "named", "restored"}));
+}
+
+TEST_F(CliTest, RmRemovesInputOnlyAfterSuccess) {
+  const std::string data = text_bytes(3000, 3);
+  put("t", data);
+  // As zstd: what went to stdout may not have been kept anywhere, so the input stays.
+  const Result to_stdout = mbz("compress -q --rm -c t");
+  ASSERT_EQ(to_stdout.code(), 0) << to_stdout;
+  EXPECT_EQ(to_stdout.out.substr(0, 4), "\x89MBZ");
+  EXPECT_EQ(names(), (std::set<std::string>{"t"}));
+
+  const Result c = mbz("compress --rm t");
+  ASSERT_EQ(c.code(), 0) << c;
+  EXPECT_EQ(names(), (std::set<std::string>{"t.mbz"}));
+
+  // Cut inside the payload: decoding has begun and fails.
+  const std::string cut = get("t.mbz").substr(0, get("t.mbz").size() - 30);
+  put("cut.mbz", cut);
+  const Result bad = mbz("decompress --rm cut.mbz");
+  EXPECT_EQ(bad.code(), 3) << bad;
+  EXPECT_EQ(get("cut.mbz"), cut);
+
+  const Result d = mbz("decompress --rm t.mbz");
+  ASSERT_EQ(d.code(), 0) << d;
+  EXPECT_EQ(get("t"), data);
+  EXPECT_EQ(names(), (std::set<std::string>{"t", "cut.mbz"}));
+}
+
+TEST_F(CliTest, ExistingOutputIsReplacedOnlyWithForce) {
+  const std::string data = text_bytes(3000, 4);
+  put("t", data);
+  put("t.mbz", "old");
+
+  const Result c = mbz("compress t");
+  EXPECT_EQ(c.code(), 1) << c;
+  EXPECT_NE(c.err.find("t.mbz"), std::string::npos) << c.err;
+  EXPECT_NE(c.err.find("already exists"), std::string::npos) << c.err;
+  EXPECT_EQ(get("t.mbz"), "old");
+  EXPECT_EQ(names(), (std::set<std::string>{"t", "t.mbz"}));
+
+  const Result cf = mbz("compress -f t");
+  ASSERT_EQ(cf.code(), 0) << cf;
+  const std::string archive = get("t.mbz");
+  EXPECT_EQ(archive.substr(0, 4), "\x89MBZ");
+
+  put("t", "other");
+  const Result d = mbz("decompress t.mbz");
+  EXPECT_EQ(d.code(), 1) << d;
+  EXPECT_NE(d.err.find("already exists"), std::string::npos) << d.err;
+  EXPECT_EQ(get("t"), "other");
+  EXPECT_EQ(get("t.mbz"), archive);
+  EXPECT_EQ(names(), (std::set<std::string>{"t", "t.mbz"}));
+}
+
+TEST_F(CliTest, SameFileAsInputAndOutputIsRefused) {
+  const std::string data = text_bytes(2000, 5);
+  put("t", data);
+  // Even with -f: the output replaces the input, and --rm would then delete both.
+  const Result c = mbz("compress -f --rm -o t t");
+  EXPECT_EQ(c.code(), 6) << c;
+  EXPECT_NE(c.err.find("same file"), std::string::npos) << c.err;
+  EXPECT_EQ(get("t"), data);
+  EXPECT_EQ(names(), (std::set<std::string>{"t"}));
+}
+
+TEST_F(CliTest, RefusesCompressedDataToATerminal) {
+  put("t", "tiny");
+  const int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) GTEST_SKIP() << "no pseudo-terminal: " << std::strerror(errno);
+  ASSERT_EQ(grantpt(master), 0);
+  ASSERT_EQ(unlockpt(master), 0);
+  const int tty = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  ASSERT_GE(tty, 0) << std::strerror(errno);
+  termios raw;
+  ASSERT_EQ(tcgetattr(tty, &raw), 0);
+  cfmakeraw(&raw);  // so that binary bytes come through the master unchanged
+  ASSERT_EQ(tcsetattr(tty, TCSANOW, &raw), 0);
+  const int dev_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  const int err = open_capture("stderr");
+  auto run = [&](const std::string& args, int in, int out) {
+    ftruncate(err, 0);
+    lseek(err, 0, SEEK_SET);
+    Result r;
+    r.status = finish(start(args, in, out, err));
+    r.err = read_file(root_ / "stderr");
+    return r;
+  };
+  auto drain = [&] {
+    std::string got;
+    fcntl(master, F_SETFL, O_NONBLOCK);
+    char buf[4096];
+    for (ssize_t n; (n = read(master, buf, sizeof buf)) > 0;) got.append(buf, n);
+    return got;
+  };
+
+  const Result c = run("compress -c t", dev_null, tty);
+  EXPECT_EQ(c.code(), 6) << c;
+  EXPECT_NE(c.err.find("refusing to write compressed data to a terminal"), std::string::npos)
+      << c.err;
+  EXPECT_EQ(drain(), "");
+
+  const Result d = run("decompress", tty, dev_null);
+  EXPECT_EQ(d.code(), 6) << d;
+  EXPECT_NE(d.err.find("refusing to read compressed data from a terminal"), std::string::npos)
+      << d.err;
+
+  const Result forced = run("compress -f -c t", dev_null, tty);
+  EXPECT_EQ(forced.code(), 0) << forced;
+  EXPECT_EQ(drain().substr(0, 4), "\x89MBZ");
+  EXPECT_EQ(names(), (std::set<std::string>{"t"}));
+  for (int fd : {master, tty, dev_null, err}) close(fd);
+}
+
+TEST_F(CliTest, SuffixRules) {
+  put("t", "plain");
+  put("x.mbz", "looks compressed");
+  const Result d = mbz("decompress t");
+  EXPECT_EQ(d.code(), 6) << d;
+  EXPECT_NE(d.err.find("t: unknown suffix"), std::string::npos) << d.err;
+
+  const Result c = mbz("compress x.mbz");
+  EXPECT_EQ(c.code(), 6) << c;
+  EXPECT_NE(c.err.find("x.mbz: already has the .mbz suffix"), std::string::npos) << c.err;
+  EXPECT_EQ(names(), (std::set<std::string>{"t", "x.mbz"}));
+
+  const Result cf = mbz("compress -q -f x.mbz");
+  EXPECT_EQ(cf.code(), 0) << cf;
+  EXPECT_EQ(cf.err, "");
+  EXPECT_EQ(names(), (std::set<std::string>{"t", "x.mbz", "x.mbz.mbz"}));
+}
+
+TEST_F(CliTest, ProgressLineGivesWayToTheSummary) {
+  // A second or so of model work on one thread: progress is drawn a few times a second.
+  const std::string data = skewed_bytes(1 << 20, 15);
+  put("f", data);
+  const Result r = mbz("compress --progress --threads 1 --chunk-size 64K --zstd-level 0 f");
+  ASSERT_EQ(r.code(), 0) << r;
+  ASSERT_NE(r.err.find("\r\033[Kf: "), std::string::npos) << "no progress was drawn";
+  // The progress line is cleared before the summary, which is the one complete line.
+  const size_t at = r.err.find(summary_prefix("f", data.size()));
+  ASSERT_NE(at, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.substr(at - 4, 4), "\r\033[K") << r.err;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+}
+
+// ---- Options that must not change the bytes -----------------------------------------------
+
+TEST_F(CliTest, ThreadsVerifyAndChunkSize) {
+  const std::string data = skewed_bytes(6000, 6) + text_bytes(6000, 7);
+  put("f", data);
+  const Result one = mbz("compress -q --threads 1 --chunk-size 1K -o a1.mbz f");
+  ASSERT_EQ(one.code(), 0) << one;
+  EXPECT_EQ(one.err, "");  // -q
+  EXPECT_EQ(one.out, "");
+
+  const Result two = mbz("compress -v --verify --threads 2 --chunk-size 1K -o a2.mbz f");
+  ASSERT_EQ(two.code(), 0) << two;
+  EXPECT_EQ(get("a1.mbz"), get("a2.mbz"));
+  // -v: after the summary, one line per method used; together they cover all 12 chunks.
+  const std::vector<std::string> lines = lines_of(two.err);
+  ASSERT_GE(lines.size(), 2u) << two.err;
+  EXPECT_EQ(lines[0].rfind(summary_prefix("f", data.size()), 0), 0u) << two.err;
+  const std::regex method_line(R"(  (stored|zstd|model) +(\d+) chunks, (\d+) => (\d+) bytes)");
+  uint64_t chunks = 0, raw = 0;
+  std::set<std::string> methods;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(lines[i], m, method_line)) << lines[i];
+    methods.insert(m[1]);
+    chunks += std::stoull(m[2]);
+    raw += std::stoull(m[3]);
+  }
+  EXPECT_EQ(chunks, 12u);
+  EXPECT_EQ(raw, data.size());
+  EXPECT_TRUE(methods.count("model")) << two.err;  // the skewed half suits the model
+
+  const Result def = mbz("compress -q -o d.mbz f");
+  ASSERT_EQ(def.code(), 0) << def;
+  const std::string a1 = get("a1.mbz"), d = get("d.mbz");
+  ASSERT_GT(std::min(a1.size(), d.size()), 16u);
+  EXPECT_EQ(a1[16], 10);  // chunk log in the header (FORMAT.md)
+  EXPECT_EQ(d[16], 20);
+
+  const Result back = mbz("decompress a2.mbz d.mbz");
+  ASSERT_EQ(back.code(), 0) << back;
+  EXPECT_EQ(get("a2"), data);
+  EXPECT_EQ(get("d"), data);
+}
+
+TEST_F(CliTest, UsageErrors) {
+  put("t", "x");
+  const Result chunk = mbz("compress --chunk-size 3000 t");
+  EXPECT_EQ(chunk.code(), 6) << chunk;
+  EXPECT_NE(chunk.err.find("--chunk-size must be a power of two"), std::string::npos) << chunk.err;
+  EXPECT_NE(chunk.err.find("'3000'"), std::string::npos) << chunk.err;
+
+  // A number that wraps around to 1024 when read as unsigned.
+  const Result wrapped = mbz("compress --chunk-size=-18446744073709550592 t");
+  EXPECT_EQ(wrapped.code(), 6) << wrapped;
+  EXPECT_NE(wrapped.err.find("--chunk-size must be a power of two"), std::string::npos)
+      << wrapped.err;
+
+  const Result unknown = mbz("compress --frobnicate t");
+  EXPECT_EQ(unknown.code(), 6) << unknown;
+  EXPECT_NE(unknown.err.find("--frobnicate"), std::string::npos) << unknown.err;
+  EXPECT_EQ(names(), (std::set<std::string>{"t"}));
+}
+
+TEST_F(CliTest, DirectoryInputIsAnIoError) {
+  fs::create_directory(at("dir"));
+  const Result dir = mbz("compress dir");
+  EXPECT_EQ(dir.code(), 1) << dir;
+  EXPECT_EQ(dir.err, "mbz: i/o error: dir: is a directory\n");
+  EXPECT_EQ(dir.out, "");
+  EXPECT_EQ(names(), (std::set<std::string>{"dir"}));
+  EXPECT_TRUE(fs::is_empty(at("dir")));
+}
+
+TEST_F(CliTest, SeveralInputsGoOnAfterAMissingOne) {
+  put("a", text_bytes(1000, 8));
+  put("b", "bee");
+  const Result c = mbz("compress a missing b");
+  EXPECT_EQ(c.code(), 1) << c;
+  const std::vector<std::string> lines = lines_of(c.err);
+  ASSERT_EQ(lines.size(), 3u) << c.err;
+  EXPECT_EQ(lines[0].rfind(summary_prefix("a", 1000), 0), 0u) << c.err;
+  EXPECT_EQ(lines[1], "mbz: i/o error: missing: cannot open: No such file or directory");
+  EXPECT_EQ(lines[2].rfind(summary_prefix("b", 3), 0), 0u) << c.err;
+  EXPECT_EQ(names(), (std::set<std::string>{"a", "a.mbz", "b", "b.mbz"}));
+
+  fs::remove(at("a"));
+  fs::remove(at("b"));
+  const Result d = mbz("decompress a.mbz missing.mbz b.mbz");
+  EXPECT_EQ(d.code(), 1) << d;
+  EXPECT_NE(d.err.find("missing.mbz: cannot open"), std::string::npos) << d.err;
+  EXPECT_EQ(get("a"), text_bytes(1000, 8));
+  EXPECT_EQ(get("b"), "bee");
+}
+
+// ---- info and score -----------------------------------------------------------------------
+
+TEST_F(CliTest, InfoDescribesArchives) {
+  const std::string data = text_bytes(2500, 9);
+  put("f.mbz", make_archive(data, 10));
+  const Result piped = mbz("compress -q", data);
+  ASSERT_EQ(piped.code(), 0) << piped;
+  put("p.mbz", piped.out);
+
+  const Result text = mbz("info f.mbz p.mbz");
+  ASSERT_EQ(text.code(), 0) << text;
+  EXPECT_EQ(text.err, "");
+  const std::string& t = text.out;
+  EXPECT_EQ(t.rfind("f.mbz\n", 0), 0u) << t;
+  EXPECT_NE(t.find("  format version  1\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("  original size   2500\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("  chunk size      1024\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("  chunks          3\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("  model           order2-v1 (id "), std::string::npos) << t;
+  EXPECT_NE(t.find("\np.mbz\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("  original size   unknown"), std::string::npos) << t;
+  EXPECT_NE(t.find("  chunk size      1048576\n"), std::string::npos) << t;
+
+  const Result json = mbz("info --json f.mbz p.mbz");
+  ASSERT_EQ(json.code(), 0) << json;
+  const std::string& j = json.out;
+  EXPECT_EQ(j.front(), '[');
+  EXPECT_EQ(j.substr(j.size() - 2), "]\n");
+  EXPECT_EQ(std::count(j.begin(), j.end(), '{'), std::count(j.begin(), j.end(), '}'));
+  EXPECT_NE(j.find(R"({"file":"f.mbz","format_version":1,"original_size":2500,)"),
+            std::string::npos)
+      << j;
+  EXPECT_NE(j.find(R"({"file":"p.mbz","format_version":1,"original_size":null,)"),
+            std::string::npos)
+      << j;
+  EXPECT_NE(j.find(std::string(R"("model":{"name":")") + kModelName + "\""), std::string::npos);
+  // f.mbz's three chunks: 1024, 1024 and 452 bytes, the first right after the header.
+  const std::regex chunks(
+      R"re("chunks":\[\{"offset":50,"method":"\w+","raw_size":1024,"payload_size":\d+\},)re"
+      R"re(\{"offset":\d+,"method":"\w+","raw_size":1024,"payload_size":\d+\},)re"
+      R"re(\{"offset":\d+,"method":"\w+","raw_size":452,"payload_size":\d+\}\])re");
+  EXPECT_TRUE(std::regex_search(j, chunks)) << j;
+}
+
+TEST_F(CliTest, ScoreReportsFilesAndWalksDirectories) {
+  put("same", std::string(4096, 'z'));
+  fs::create_directories(at("dir/sub"));
+  put("dir/sub/random", random_bytes(4096, 10));
+  put("dir/text", text_bytes(1000, 11));
+
+  const Result r = mbz("score --threads 1 same dir");
+  ASSERT_EQ(r.code(), 0) << r;
+  EXPECT_EQ(r.err, "");
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 5u) << r.out;  // heading, three files, total
+  const std::regex row(R"( *(\d+) +(\d+\.\d+)  (.+))");
+  std::vector<std::string> files;
+  std::vector<double> bpb;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    std::smatch m;
+    ASSERT_TRUE(std::regex_match(lines[i], m, row)) << lines[i];
+    files.push_back(m[3]);
+    bpb.push_back(std::stod(m[2]));
+  }
+  EXPECT_EQ(files, (std::vector<std::string>{"same", "dir/sub/random", "dir/text",
+                                             std::string("total (model ") + kModelName + ")"}));
+  EXPECT_LT(bpb[0], 0.5);  // one repeated byte
+  EXPECT_GT(bpb[1], 7.5);  // random bytes
+  EXPECT_GT(bpb[2], bpb[0]);
+  EXPECT_LT(bpb[2], bpb[1]);
+  EXPECT_NE(lines[4].find(std::to_string(4096 + 4096 + 1000)), std::string::npos) << lines[4];
+
+  const Result j = mbz("score --json dir");
+  ASSERT_EQ(j.code(), 0) << j;
+  EXPECT_NE(j.out.find(R"({"file":"dir/sub/random","bytes":4096,"bits_per_byte":)"),
+            std::string::npos)
+      << j.out;
+  EXPECT_NE(j.out.find(R"({"file":"dir/text","bytes":1000,"bits_per_byte":)"), std::string::npos)
+      << j.out;
+  EXPECT_NE(j.out.find(R"("total":{"bytes":5096,"bits_per_byte":)"), std::string::npos) << j.out;
+}
+
+// ---- Damaged archives ---------------------------------------------------------------------
+
+TEST_F(CliTest, TruncatedArchiveIsCorruptAndLeavesNoOutput) {
+  const std::string archive = make_archive(text_bytes(2500, 12), 10);
+  const size_t header = 50, payload0 = le32(archive, header + 5), n = archive.size();
+  ASSERT_EQ(archive.substr(0, 4), "\x89MBZ");
+  ASSERT_GT(payload0, 8u);
+  // name, cut, what the message must name
+  const std::vector<std::tuple<std::string, size_t, std::string>> cuts = {
+      {"in-header", 10, "bytes of header at offset 5, found 5"},
+      {"in-chunk-header", header + 5, "bytes of chunk header at offset 51, found 4"},
+      {"in-payload", header + 13 + payload0 / 2,
+       "bytes of chunk payload at offset " + std::to_string(header + 13) + ", found " +
+           std::to_string(payload0 / 2)},
+      {"before-end-marker", n - 25,
+       "byte of chunk header or end marker at offset " + std::to_string(n - 25) + ", found 0"},
+      {"in-trailer", n - 10, "bytes of trailer at offset " + std::to_string(n - 24) + ", found 14"},
+  };
+  std::string args = "decompress";
+  std::set<std::string> inputs;
+  for (const auto& [name, cut, what] : cuts) {
+    put(name + ".mbz", archive.substr(0, cut));
+    args += " " + name + ".mbz";
+    inputs.insert(name + ".mbz");
+  }
+  const Result d = mbz(args);
+  EXPECT_EQ(d.code(), 3) << d;
+  const std::vector<std::string> lines = lines_of(d.err);
+  ASSERT_EQ(lines.size(), cuts.size()) << d.err;
+  for (size_t i = 0; i < cuts.size(); ++i) {
+    const auto& [name, cut, what] = cuts[i];
+    EXPECT_EQ(lines[i].rfind("mbz: corrupt archive: " + name + ".mbz: archive is truncated", 0), 0u)
+        << lines[i];
+    EXPECT_NE(lines[i].find(what), std::string::npos) << lines[i];
+  }
+  EXPECT_EQ(names(), inputs);  // neither outputs nor temporary files
+
+  put("in-magic.mbz", archive.substr(0, 2));
+  const Result magic = mbz("decompress in-magic.mbz");
+  EXPECT_EQ(magic.code(), 2) << magic;
+  EXPECT_NE(magic.err.find("not an mbz archive"), std::string::npos) << magic.err;
+  inputs.insert("in-magic.mbz");
+  EXPECT_EQ(names(), inputs);
+}
+
+TEST_F(CliTest, FlippedPayloadBitNamesTheChunk) {
+  const std::string data = skewed_bytes(3000, 13);
+  std::string archive = make_archive(data, 10);
+  archive[50 + 13 + 3] ^= 0x10;  // inside chunk 0's payload
+  put("flipped.mbz", archive);
+  const Result d = mbz("decompress flipped.mbz");
+  EXPECT_EQ(d.code(), 3) << d;
+  EXPECT_NE(d.err.find("chunk 0 (offset 50)"), std::string::npos) << d.err;
+  EXPECT_NE(d.err.find("flipped.mbz"), std::string::npos) << d.err;
+  EXPECT_EQ(d.out, "");
+  EXPECT_EQ(names(), (std::set<std::string>{"flipped.mbz"}));
+}
+
+TEST_F(CliTest, NotAnArchiveAndNewerVersionAreFormatErrors) {
+  std::string archive = make_archive("hello", 10);
+  archive[4] = 9;
+  put("v9.mbz", archive);
+  put("text.mbz", "just some text\n");
+  const Result d = mbz("decompress text.mbz v9.mbz");
+  EXPECT_EQ(d.code(), 2) << d;
+  const std::vector<std::string> lines = lines_of(d.err);
+  ASSERT_EQ(lines.size(), 2u) << d.err;
+  EXPECT_EQ(lines[0].rfind("mbz: format error: text.mbz: not an mbz archive", 0), 0u) << lines[0];
+  EXPECT_NE(lines[0].find("found 6a 75 73 74"), std::string::npos) << lines[0];  // "just"
+  EXPECT_EQ(lines[1].rfind("mbz: format error: v9.mbz: unsupported format version 9", 0), 0u)
+      << lines[1];
+  EXPECT_EQ(names(), (std::set<std::string>{"text.mbz", "v9.mbz"}));
+}
+
+// ---- Signals and sizes --------------------------------------------------------------------
+
+TEST_F(CliTest, SigintRemovesPartialOutput) {
+  // Random bytes take the model a few seconds per MiB on one thread: far longer than the wait.
+  put("big", random_bytes(20 << 20, 14));
+  const int dev_null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  const int err = open_capture("stderr");
+  pid_t pid = start("compress --threads 1 big", dev_null, dev_null, err);
+  ASSERT_GT(pid, 0);
+  struct Reaper {  // a failed assertion must not leave mbz running for half a minute
+    pid_t& pid;
+    ~Reaper() {
+      if (pid > 0) kill(pid, SIGKILL), waitpid(pid, nullptr, 0);
+    }
+  } reaper{pid};
+  // Wait for the temporary output: then main() runs and the handler is installed.
+  bool seen = false;
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (!seen && std::chrono::steady_clock::now() < deadline &&
+         waitpid(pid, &status, WNOHANG) == 0) {
+    for (const std::string& name : names()) seen |= name.starts_with("big.mbz.mbz-tmp");
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_TRUE(seen) << "no temporary output appeared";
+  std::this_thread::sleep_for(milliseconds(300));
+  kill(pid, SIGINT);
+  status = finish(pid);
+  pid = -1;
+  close(dev_null);
+  close(err);
+  ASSERT_TRUE(WIFSIGNALED(status))
+      << "exit status " << WEXITSTATUS(status) << ": " << read_file(root_ / "stderr");
+  EXPECT_EQ(WTERMSIG(status), SIGINT);
+  EXPECT_EQ(names(), (std::set<std::string>{"big"}));
+}
+
+TEST_F(CliTest, TwentyMebibytesThroughPipes) {
+  // Mixed random and text megabytes, so that chunks are both stored and coded. The model
+  // is left out: at about a second per MiB it would make this the slowest test by far,
+  // and the model's own path is covered above; this one is about streaming at size.
+  std::string data;
+  for (uint32_t i = 0; data.size() < (20u << 20); ++i)
+    data += i % 2 ? text_bytes(1 << 20, i) : random_bytes(1 << 20, i);
+  const Result c = mbz("compress --threads 2 --no-model --zstd-level 1", data);
+  ASSERT_EQ(c.code(), 0) << c;
+  EXPECT_EQ(c.err.rfind(summary_prefix("stdin", data.size()), 0), 0u) << c.err;
+  EXPECT_LT(c.out.size(), data.size());
+  const Result d = mbz("decompress --threads 2 -", c.out);
+  ASSERT_EQ(d.code(), 0) << d;
+  EXPECT_EQ(d.err, "");
+  EXPECT_TRUE(d.out == data) << "restored " << d.out.size() << " bytes differ";
+  EXPECT_TRUE(names().empty());
+}
+
+TEST_F(CliTest, EdgeContentsRoundTrip) {
+  std::string all(256, '\0');
+  for (int i = 0; i < 256; ++i) all[i] = static_cast<char>(i);
+  put("empty", "");
+  put("one", "\x7f");
+  put("all", all);
+  const Result c = mbz("compress -q empty one all");
+  ASSERT_EQ(c.code(), 0) << c;
+  for (const char* name : {"empty", "one", "all"})
+    fs::rename(at(name), at(std::string(name) + ".orig"));
+  const Result d = mbz("decompress empty.mbz one.mbz all.mbz");
+  ASSERT_EQ(d.code(), 0) << d;
+  EXPECT_EQ(get("empty"), "");
+  EXPECT_TRUE(fs::exists(at("empty")));
+  EXPECT_EQ(get("one"), "\x7f");
+  EXPECT_EQ(get("all"), all);
+  // 41 + 9 header bytes, no chunk, end marker and trailer (FORMAT.md).
+  EXPECT_EQ(get("empty.mbz").size(), 50u + 1 + 24);
+
+  const Result piped = mbz("compress -");
+  ASSERT_EQ(piped.code(), 0) << piped;
+  EXPECT_EQ(piped.out.size(), 50u + 1 + 24);
+  EXPECT_EQ(piped.err.rfind(summary_prefix("stdin", 0), 0), 0u) << piped.err;
+  const Result back = mbz("decompress -", piped.out);
+  ASSERT_EQ(back.code(), 0) << back;
+  EXPECT_EQ(back.out, "");
+  EXPECT_EQ(back.err, "");
+}
+
+}  // namespace
