@@ -13,12 +13,14 @@
 #include "cli/progress.h"
 #include "codec/archive.h"
 #include "codec/error.h"
+#include "io/transform.h"
 
 namespace mbz::cli {
 namespace {
 
 constexpr const char* kSuffix = ".mbz";
 constexpr size_t kReadBlock = 1 << 20;
+constexpr size_t kDetectBytes = 64 << 10;  // what detection looks at
 
 unsigned thread_count(const Options& o) {
   if (o.threads > 0) return o.threads;
@@ -91,6 +93,24 @@ void check_distinct(const std::string& input, const std::string& output) {
                 input + ": input and output are the same file (" + output + ")");
 }
 
+}  // namespace
+
+io::FlattenOptions flatten_options(const Options& o) {
+  io::FlattenOptions f;
+  if (!o.as.empty()) {
+    f.as = io::parse_modality(o.as);
+    if (!f.as)
+      throw Error(ErrorCode::kUsageBadArgument,
+                  "--as must be raw, text, image or audio, got '" + o.as + "'");
+  }
+  f.pixels = o.pixels;
+  f.samples = o.samples;
+  f.tile = o.tile;
+  return f;
+}
+
+namespace {
+
 void compress_one(const Options& o, const std::string& input) {
   if (input != "-" && ends_with(input, kSuffix) && !o.force)
     throw Error(ErrorCode::kUsageBadArgument, input + ": already has the " + std::string(kSuffix) +
@@ -105,13 +125,39 @@ void compress_one(const Options& o, const std::string& input) {
   Input in(input);
   const std::optional<uint64_t> size = regular_file_size(in.file);
   const ModelFactory& model = o.model.empty() ? default_model() : model_by_name(o.model);
+  FileReader reader(in.file, display(input));
+
+  // The head decides the modality. Images and audio are read whole and flattened by io/;
+  // raw and text stream through in blocks, so their size is not limited by memory.
+  std::vector<uint8_t> data(kDetectBytes);
+  data.resize(reader.read(data));
+  const io::FlattenOptions flat_options = flatten_options(o);
+  const io::Modality detected = flat_options.as.value_or(io::detect(data));
+  const bool whole =
+      detected == io::Modality::kImage || detected == io::Modality::kAudio || o.pixels || o.samples;
+  uint64_t total = data.size();
+  std::vector<uint8_t> block(kReadBlock);
+  if (whole)
+    for (size_t n; (n = reader.read(block)) > 0; total += n)
+      data.insert(data.end(), block.begin(), block.begin() + n);
+  io::Flattened flat;
+  if (whole)
+    flat = io::flatten(data, flat_options);
+  else
+    flat.modality = detected;
 
   Header header;
-  header.original_size = size.value_or(kUnknownSize);
   header.chunk_log = std::countr_zero(o.chunk_size);
   header.model = model.identity();
+  header.modality = static_cast<uint8_t>(flat.modality);
+  header.params = flat.params;
+  // A PNG or WAV rebuilt from pixels or samples is a new file whose size and bytes depend
+  // on the encoder's version: such archives record neither (codec/FORMAT.md).
+  const bool exact = io::restores_original(flat.modality, flat.params);
+  header.original_size = exact ? size.value_or(kUnknownSize) : kUnknownSize;
 
-  Progress progress(show_progress(o), display(input), size);
+  Progress progress(show_progress(o), display(input),
+                    whole ? std::optional<uint64_t>(flat.stream.size()) : size);
   EncodeOptions options;
   options.threads = thread_count(o);
   options.zstd_level = o.zstd_level;
@@ -123,15 +169,19 @@ void compress_one(const Options& o, const std::string& input) {
 
   OutputFile out(output, o.force);
   ArchiveWriter writer(out.writer(), header, model, options);
-  FileReader reader(in.file, display(input));
-  std::vector<uint8_t> block(kReadBlock);
-  uint64_t total = 0;
-  for (size_t n; (n = reader.read(block)) > 0; total += n) writer.write({block.data(), n});
+  std::optional<uint64_t> content_checksum;
+  if (whole) {
+    writer.write(flat.stream);
+    if (exact) content_checksum = xxh64(data);
+  } else {
+    writer.write(data);
+    for (size_t n; (n = reader.read(block)) > 0; total += n) writer.write({block.data(), n});
+  }
   if (size && total != *size)
     throw Error(ErrorCode::kIoRead, display(input) + ": changed size while being read (" +
                                         std::to_string(*size) + " bytes, then " +
                                         std::to_string(total) + ")");
-  writer.finish();
+  writer.finish(content_checksum);
   out.commit();
   if (o.remove_input) remove_input(input, output);
   progress.clear();
@@ -143,6 +193,10 @@ void compress_one(const Options& o, const std::string& input) {
                  static_cast<unsigned long long>(packed), total ? 100.0 * packed / total : 0.0,
                  total ? 8.0 * packed / total : 0.0, output == "-" ? "" : ", ",
                  output == "-" ? "" : output.c_str());
+    if (o.verbose > 0 || flat.modality == io::Modality::kImage ||
+        flat.modality == io::Modality::kAudio)
+      std::fprintf(stderr, "  coded as %s: %s\n", io::modality_name(flat.modality),
+                   io::describe(flat.modality, flat.params).c_str());
     if (o.verbose > 0) {
       const MethodStats& s = writer.stats();
       for (int m = 0; m < 3; ++m)
@@ -174,10 +228,16 @@ void decompress_one(const Options& o, const std::string& input) {
   FileReader reader(in.file, display(input));
   ArchiveReader archive(reader);
   const Header& header = archive.header();
-  if (header.modality > 1)
-    throw Error(ErrorCode::kUnsupportedFeature, display(input) + ": the " +
-                                                    modality_name(header.modality) +
-                                                    " transform is not supported by this mbz");
+  const auto modality = static_cast<io::Modality>(header.modality);
+  const bool transformed = modality == io::Modality::kImage || modality == io::Modality::kAudio;
+  const bool exact = io::restores_original(modality, header.params);
+  if (!exact && o.output.empty() && output != "-") {
+    // Pixels or samples come back as a PNG, WAV or FLAC: name the file for what it is.
+    const std::string ext = io::output_extension(modality, header.params);
+    const size_t slash = output.find_last_of('/'), dot = output.find_last_of('.');
+    if (dot != std::string::npos && (slash == std::string::npos || dot > slash)) output.resize(dot);
+    output += ext;
+  }
   const ModelFactory& model = model_for(header.model);
 
   Progress progress(show_progress(o), display(input), regular_file_size(in.file));
@@ -188,24 +248,27 @@ void decompress_one(const Options& o, const std::string& input) {
   };
 
   OutputFile out(output, o.force);
-  HashingWriter content(out.writer());
-  const Trailer trailer = archive.decode(content, &model, options);
-  if (trailer.content_checksum != content.digest())
-    throw Error(ErrorCode::kCorruptContentChecksum,
-                display(input) + ": content checksum mismatch: trailer has " +
-                    hex64(trailer.content_checksum) + ", restored data gives " +
-                    hex64(content.digest()));
-  if (header.original_size != kUnknownSize && header.original_size != content.size())
-    throw Error(ErrorCode::kCorruptTrailer, display(input) + ": header gives original size " +
-                                                std::to_string(header.original_size) +
-                                                ", restored " + std::to_string(content.size()) +
-                                                " bytes");
+  uint64_t restored = 0;
+  if (!transformed) {
+    HashingWriter content(out.writer());
+    const Trailer trailer = archive.decode(content, &model, options);
+    check_content(header, trailer, content.digest(), content.size());
+    restored = content.size();
+  } else {
+    // The whole stream first: io/ rebuilds the file from it and the parameters.
+    MemoryWriter stream;
+    const Trailer trailer = archive.decode(stream, &model, options);
+    const std::vector<uint8_t> file = io::unflatten(modality, header.params, stream.data);
+    if (exact) check_content(header, trailer, xxh64(file), file.size());
+    out.writer().write(file);
+    restored = file.size();
+  }
   out.commit();
   if (o.remove_input) remove_input(input, output);
   progress.clear();
   if (!o.quiet && o.verbose > 0)
     std::fprintf(stderr, "%s: %llu bytes%s%s\n", display(input).c_str(),
-                 static_cast<unsigned long long>(content.size()), output == "-" ? "" : " => ",
+                 static_cast<unsigned long long>(restored), output == "-" ? "" : " => ",
                  output == "-" ? "" : output.c_str());
 }
 
@@ -225,6 +288,7 @@ void info_one(const Options& o, const std::string& input, Json* json) {
     s.payload_bytes[m] += c.header.payload_size;
   }
   const bool known = h.original_size != kUnknownSize;
+  const std::string restores = io::describe(static_cast<io::Modality>(h.modality), h.params);
   if (json) {
     json->begin_object();
     json->field("file", display(input));
@@ -237,6 +301,7 @@ void info_one(const Options& o, const std::string& input, Json* json) {
     json->field("chunk_size", uint64_t{h.chunk_size()});
     json->field("modality", modality_name(h.modality));
     json->field("params_size", uint64_t{h.params.size()});
+    json->field("restores", restores);
     json->key("model")
         .begin_object()
         .field("name", h.model.name)
@@ -268,12 +333,13 @@ void info_one(const Options& o, const std::string& input, Json* json) {
   }
   std::printf("%s\n", display(input).c_str());
   std::printf("  format version  %u\n", h.version);
-  std::printf("  original size   %s\n",
-              known ? std::to_string(h.original_size).c_str() : "unknown (written from a pipe)");
+  std::printf("  original size   %s\n", known ? std::to_string(h.original_size).c_str()
+                                              : "not recorded (input from a pipe, or re-encoded)");
   std::printf("  archive size    %llu (%.3f bits/byte)\n",
               static_cast<unsigned long long>(archive_size),
               trailer.stream_size ? 8.0 * archive_size / trailer.stream_size : 0.0);
   std::printf("  modality        %s\n", modality_name(h.modality));
+  std::printf("  restores        %s\n", restores.c_str());
   std::printf("  chunk size      %u\n", h.chunk_size());
   std::printf("  model           %s (id %s)\n", h.model.name.c_str(), h.model.id_hex().c_str());
   std::printf("  content xxh64   %s\n", hex64(trailer.content_checksum).c_str());

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "io/transform.h"
+
 namespace mbz::cli {
 
 struct Options {
@@ -26,9 +28,17 @@ struct Options {
   int zstd_level = 19;
   std::string model;  // empty: the default model
   bool no_model = false;
+  // compress, score: how io/ reads the input
+  std::string as;        // --as raw|text|image|audio; empty: detect from the content
+  bool pixels = false;   // --pixels: code decoded pixels of PNG, JPEG, ...
+  bool samples = false;  // --samples: code decoded samples of FLAC, Ogg, ...
+  int tile = 0;          // --tile 4|8|16; 0: io::kDefaultTile
   // info, score
   bool json = false;
 };
+
+// The io/ options that compress and score share; throws kUsageBadArgument for a bad --as.
+io::FlattenOptions flatten_options(const Options& options);
 
 int run_compress(const Options& options);
 int run_decompress(const Options& options);

@@ -60,6 +60,20 @@ void add_common(CLI::App* cmd, mbz::cli::Options& o) {
                   "Threads (default: all cores); never changes the output");
 }
 
+// How io/ reads inputs: shared by compress and score.
+void add_reading(CLI::App* cmd, mbz::cli::Options& o) {
+  cmd->add_option("--as", o.as,
+                  "Code inputs as raw, text, image or audio (default: from the content)");
+  cmd->add_flag("--pixels", o.pixels,
+                "Code the decoded pixels of PNG, JPEG, GIF, TGA: decompression gives a PNG with "
+                "identical pixels, not the original bytes");
+  cmd->add_flag("--samples", o.samples,
+                "Code the decoded samples of FLAC, Ogg and other audio: decompression gives a "
+                "WAV or FLAC with identical samples, not the original bytes");
+  cmd->add_option("--tile", o.tile, "Image tile side, 4, 8 or 16 (default: 8)")
+      ->check(CLI::IsMember({4, 8, 16}));
+}
+
 void add_output(CLI::App* cmd, mbz::cli::Options& o) {
   cmd->add_option("-o,--output", o.output, "Output file ('-' for standard output); one input only");
   cmd->add_flag("-c,--stdout", o.to_stdout, "Write to standard output");
@@ -108,6 +122,7 @@ int main(int argc, char** argv) {
                    "zstd level tried on every chunk (0: don't try zstd)")
       ->check(CLI::Range(0, 22));
   compress->add_flag("--no-model", o.no_model, "Don't try the model (zstd and stored only)");
+  add_reading(compress, o);
 
   auto* decompress =
       app.add_subcommand("decompress", "Restore FILE from FILE.mbz (inputs are kept)");
@@ -124,6 +139,7 @@ int main(int argc, char** argv) {
   score->add_option("--model", o.model, "Built-in model by name (default: the bundled default)");
   score->add_option("--chunk-size", chunk_size, "Chunk size the model restarts at (default 1M)");
   score->add_flag("--json", o.json, "Print JSON");
+  add_reading(score, o);
 
   try {
     app.parse(argc, argv);

@@ -1,10 +1,13 @@
 // `mbz score`: how many bits per byte the model needs for files, as compression with the
-// same chunk size would code them with the model method (ideal code lengths of the
-// model's tables, without the container's overhead or the choice of other methods).
+// same chunk size would code them with the model method: ideal code lengths of the model's
+// tables over the stream io/ makes of each file, plus its transform parameters at 8 bits a
+// byte, without the container's overhead or the choice of other methods. Per file and per
+// modality, in bits per byte of the file and, for images and audio, per subpixel or sample.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -14,6 +17,7 @@
 #include "cli/output_file.h"
 #include "codec/error.h"
 #include "codec/parallel.h"
+#include "io/transform.h"
 
 namespace mbz::cli {
 namespace {
@@ -79,10 +83,41 @@ double model_bits(const ModelFactory& factory, std::span<const uint8_t> data, si
 
 }  // namespace
 
+namespace {
+
+// Bits and units summed over files, for one modality or for all.
+struct Sum {
+  uint64_t files = 0, bytes = 0, subpixels = 0, samples = 0;
+  double bits = 0;
+
+  void add(const Sum& s) {
+    files += s.files, bytes += s.bytes, subpixels += s.subpixels, samples += s.samples;
+    bits += s.bits;
+  }
+  // bits per byte of the input file, and per subpixel or sample where those exist
+  void to_json(Json& json, bool count_files = true) const {
+    if (count_files) json.field("files", files);
+    json.field("bytes", bytes).field("bits_per_byte", bytes ? bits / bytes : 0.0);
+    if (subpixels) json.field("bits_per_subpixel", bits / subpixels);
+    if (samples) json.field("bits_per_sample", bits / samples);
+  }
+  std::string units() const {
+    char buf[64] = "";
+    if (subpixels)
+      std::snprintf(buf, sizeof buf, "  [%.4f bits/subpixel]", bits / subpixels);
+    else if (samples)
+      std::snprintf(buf, sizeof buf, "  [%.4f bits/sample]", bits / samples);
+    return buf;
+  }
+};
+
+}  // namespace
+
 int run_score(const Options& o) {
   const ModelFactory& model = o.model.empty() ? default_model() : model_by_name(o.model);
   const unsigned threads =
       o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  const io::FlattenOptions flat_options = flatten_options(o);
   std::vector<std::unique_ptr<BatchByteModel>> models(threads);
   std::vector<std::string> inputs = o.inputs;
   if (inputs.empty()) inputs.push_back("-");
@@ -95,43 +130,59 @@ int run_score(const Options& o) {
       .field("id", model.identity().id_hex())
       .end_object();
   json.key("files").begin_array();
-  if (!o.json) std::printf("%12s %10s  %s\n", "bytes", "bits/byte", "file");
+  if (!o.json) std::printf("%12s %-6s %10s  %s\n", "bytes", "as", "bits/byte", "file");
   int status = 0;
-  uint64_t total_bytes = 0;
-  double total_bits = 0;
+  std::map<std::string, Sum> by_modality;
   for (const std::string& file : collect_files(inputs)) {
     try {
       const std::vector<uint8_t> data = read_all(file);
-      const double bits = model_bits(model, data, o.chunk_size, threads, models);
-      const double bpb = data.empty() ? 0.0 : bits / data.size();
-      total_bytes += data.size();
-      total_bits += bits;
-      if (o.json)
-        json.begin_object()
-            .field("file", file)
-            .field("bytes", uint64_t{data.size()})
-            .field("bits_per_byte", bpb)
-            .end_object();
-      else
-        std::printf("%12zu %10.4f  %s\n", data.size(), bpb, file.c_str());
+      const io::Flattened flat = io::flatten(data, flat_options);
+      const io::Units units = io::units(flat.modality, flat.params);
+      // The model codes the stream; the parameters are stored as they are (8 bits a byte).
+      Sum one{
+          1, data.size(), units.subpixels, units.samples,
+          model_bits(model, flat.stream, o.chunk_size, threads, models) + 8.0 * flat.params.size()};
+      const char* modality = io::modality_name(flat.modality);
+      by_modality[modality].add(one);
+      if (o.json) {
+        json.begin_object().field("file", file).field("modality", modality);
+        one.to_json(json, false);
+        json.end_object();
+      } else {
+        std::printf("%12zu %-6s %10.4f  %s%s\n", data.size(), modality,
+                    data.empty() ? 0.0 : one.bits / data.size(), file.c_str(), one.units().c_str());
+      }
     } catch (const Error& e) {
       std::fprintf(stderr, "mbz: %s: %s\n", band_name(e.band()), e.what());
       if (status == 0) status = static_cast<int>(e.band());
     }
   }
-  const double total_bpb = total_bytes ? total_bits / total_bytes : 0.0;
   json.end_array();
-  json.key("total")
-      .begin_object()
-      .field("bytes", total_bytes)
-      .field("bits_per_byte", total_bpb)
-      .end_object();
+  Sum all;
+  json.key("modalities").begin_object();
+  for (const auto& [name, sum] : by_modality) {
+    all.add(sum);
+    json.key(name).begin_object();
+    sum.to_json(json);
+    json.end_object();
+    if (!o.json && by_modality.size() > 1)
+      std::printf("%12llu %-6s %10.4f  total %s (%llu files)%s\n",
+                  static_cast<unsigned long long>(sum.bytes), name.c_str(),
+                  sum.bytes ? sum.bits / sum.bytes : 0.0, name.c_str(),
+                  static_cast<unsigned long long>(sum.files), sum.units().c_str());
+  }
+  json.end_object();
+  if (by_modality.size() > 1) all.subpixels = all.samples = 0;  // units of one modality only
+  json.key("total").begin_object();
+  all.to_json(json);
+  json.end_object();
   json.end_object();
   if (o.json)
     std::printf("%s\n", json.str().c_str());
   else
-    std::printf("%12llu %10.4f  total (model %s)\n", static_cast<unsigned long long>(total_bytes),
-                total_bpb, model.identity().name.c_str());
+    std::printf(
+        "%12llu %-6s %10.4f  total (model %s)%s\n", static_cast<unsigned long long>(all.bytes), "",
+        all.bytes ? all.bits / all.bytes : 0.0, model.identity().name.c_str(), all.units().c_str());
   return status;
 }
 
