@@ -188,7 +188,7 @@ TEST_F(CliTest, RefusesCompressedDataToATerminal) {
   const int dev_null = open("/dev/null", O_RDONLY | O_CLOEXEC);
   const int err = open_capture("stderr");
   auto run = [&](const std::string& args, int in, int out) {
-    ftruncate(err, 0);
+    EXPECT_EQ(ftruncate(err, 0), 0);
     lseek(err, 0, SEEK_SET);
     Result r;
     r.status = finish(start(args, in, out, err));
