@@ -3,19 +3,12 @@
 #include <cstring>
 
 #include "codec/checksum.h"
+#include "codec/endian.h"
 #include "codec/error.h"
 
 namespace mbz {
 namespace {
 
-void put_le(std::vector<uint8_t>& out, uint64_t value, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<uint8_t>(value >> (8 * i)));
-}
-uint64_t get_le(const uint8_t* p, int bytes) {
-  uint64_t value = 0;
-  for (int i = bytes - 1; i >= 0; --i) value = (value << 8) | p[i];
-  return value;
-}
 std::string hex8(uint64_t value) {
   return "0x" + hex64(value).substr(14);
 }
@@ -63,16 +56,16 @@ std::vector<uint8_t> serialize_header(const Header& h) {
   std::vector<uint8_t> out(kMagic.begin(), kMagic.end());
   out.push_back(kFormatVersion);
   out.push_back(0);  // flags
-  put_le(out, h.size(), 2);
-  put_le(out, h.original_size, 8);
+  store_le(out, h.size(), 2);
+  store_le(out, h.original_size, 8);
   out.push_back(static_cast<uint8_t>(h.chunk_log));
   out.push_back(h.modality);
-  put_le(out, h.params.size(), 2);
+  store_le(out, h.params.size(), 2);
   out.insert(out.end(), h.params.begin(), h.params.end());
   out.push_back(static_cast<uint8_t>(h.model.name.size()));
   out.insert(out.end(), h.model.name.begin(), h.model.name.end());
   out.insert(out.end(), h.model.id.begin(), h.model.id.end());
-  put_le(out, static_cast<uint32_t>(xxh64(out)), 4);
+  store_le(out, static_cast<uint32_t>(xxh64(out)), 4);
   return out;
 }
 
@@ -97,8 +90,8 @@ Header read_header(Reader& in) {
             " at offset 4: this mbz reads version " + std::to_string(kFormatVersion) +
             (fixed[4] > kFormatVersion ? " (the archive was written by a newer mbz)" : ""));
   read_exact(in, {fixed + 5, 15}, "header");
-  const size_t header_size = get_le(fixed + 6, 2);
-  const size_t params_size = get_le(fixed + 18, 2);
+  const size_t header_size = load_le(fixed + 6, 2);
+  const size_t params_size = load_le(fixed + 18, 2);
   // 41 + P + N with 1 <= N <= 64: anything else cannot be a v1 header.
   if (header_size < 42 + params_size || header_size > 41 + params_size + kMaxModelName)
     format_error(ErrorCode::kFormatField,
@@ -109,7 +102,7 @@ Header read_header(Reader& in) {
   std::vector<uint8_t> bytes(fixed, fixed + 20);
   bytes.resize(header_size);
   read_exact(in, {bytes.data() + 20, header_size - 20}, "header");
-  const uint32_t stored = static_cast<uint32_t>(get_le(bytes.data() + header_size - 4, 4));
+  const uint32_t stored = static_cast<uint32_t>(load_le(bytes.data() + header_size - 4, 4));
   const uint32_t computed = static_cast<uint32_t>(xxh64({bytes.data(), header_size - 4}));
   if (stored != computed)
     format_error(ErrorCode::kCorruptHeaderChecksum,
@@ -120,7 +113,7 @@ Header read_header(Reader& in) {
                                                      hex8(bytes[5]) + " (written by a newer mbz?)");
 
   Header h;
-  h.original_size = get_le(bytes.data() + 8, 8);
+  h.original_size = load_le(bytes.data() + 8, 8);
   h.chunk_log = bytes[16];
   if (h.chunk_log < kMinChunkLog || h.chunk_log > kMaxChunkLog)
     format_error(ErrorCode::kFormatField,
@@ -153,9 +146,9 @@ uint32_t chunk_checksum(std::span<const uint8_t> raw, uint64_t index) {
 
 void serialize_chunk_header(const ChunkHeader& c, std::vector<uint8_t>& out) {
   out.push_back(static_cast<uint8_t>(c.method));
-  put_le(out, c.raw_size, 4);
-  put_le(out, c.payload_size, 4);
-  put_le(out, c.checksum, 4);
+  store_le(out, c.raw_size, 4);
+  store_le(out, c.payload_size, 4);
+  store_le(out, c.checksum, 4);
 }
 
 std::optional<ChunkHeader> read_chunk_header(Reader& in, const Header& header, uint64_t index) {
@@ -169,8 +162,8 @@ std::optional<ChunkHeader> read_chunk_header(Reader& in, const Header& header, u
     format_error(ErrorCode::kCorruptChunk, where + ": unknown method " + hex8(b[0]) +
                                                " (expected 0 stored, 1 zstd, 2 model or ff end)");
   read_exact(in, {b + 1, kChunkHeaderSize - 1}, "chunk header");
-  ChunkHeader c{static_cast<ChunkMethod>(b[0]), static_cast<uint32_t>(get_le(b + 1, 4)),
-                static_cast<uint32_t>(get_le(b + 5, 4)), static_cast<uint32_t>(get_le(b + 9, 4))};
+  ChunkHeader c{static_cast<ChunkMethod>(b[0]), static_cast<uint32_t>(load_le(b + 1, 4)),
+                static_cast<uint32_t>(load_le(b + 5, 4)), static_cast<uint32_t>(load_le(b + 9, 4))};
   if (c.raw_size == 0 || c.raw_size > header.chunk_size())
     format_error(ErrorCode::kCorruptChunk, where + ": raw size " + std::to_string(c.raw_size) +
                                                " outside 1.." +
@@ -186,15 +179,15 @@ std::optional<ChunkHeader> read_chunk_header(Reader& in, const Header& header, u
 
 void serialize_trailer(const Trailer& t, std::vector<uint8_t>& out) {
   out.push_back(kEndMarker);
-  put_le(out, t.stream_size, 8);
-  put_le(out, t.stream_checksum, 8);
-  put_le(out, t.content_checksum, 8);
+  store_le(out, t.stream_size, 8);
+  store_le(out, t.stream_checksum, 8);
+  store_le(out, t.content_checksum, 8);
 }
 
 Trailer read_trailer(Reader& in) {
   uint8_t b[kTrailerSize];
   read_exact(in, b, "trailer");
-  return {get_le(b, 8), get_le(b + 8, 8), get_le(b + 16, 8)};
+  return {load_le(b, 8), load_le(b + 8, 8), load_le(b + 16, 8)};
 }
 
 void expect_end(Reader& in) {

@@ -3,16 +3,14 @@
 #include <algorithm>
 #include <cstring>
 
+#include "codec/endian.h"
+
 namespace mbz::io {
 namespace {
 
 bool starts_with(std::span<const uint8_t> head, std::string_view magic, size_t at = 0) {
   return head.size() >= at + magic.size() &&
          std::memcmp(head.data() + at, magic.data(), magic.size()) == 0;
-}
-
-uint32_t le32(const uint8_t* p) {
-  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
 }
 
 bool is_pnm_space(uint8_t c) {

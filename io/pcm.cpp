@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "codec/endian.h"
 #include "codec/error.h"
 
 namespace mbz::io {
@@ -14,22 +15,6 @@ namespace {
 
 [[noreturn]] void unsupported(const char* format, const std::string& message) {
   throw Error(ErrorCode::kUnsupportedInput, std::string(format) + ": " + message);
-}
-
-uint16_t le16(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] | p[1] << 8);
-}
-uint32_t le32(const uint8_t* p) {
-  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
-}
-uint64_t le64(const uint8_t* p) {
-  return le32(p) | uint64_t{le32(p + 4)} << 32;
-}
-uint16_t be16(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] << 8 | p[1]);
-}
-uint32_t be32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
 }
 
 bool is_id(const uint8_t* p, std::string_view id) {

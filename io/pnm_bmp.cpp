@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "codec/endian.h"
 #include "codec/error.h"
 #include "io/image.h"
 
@@ -12,13 +13,6 @@ namespace {
 
 [[noreturn]] void unsupported(const char* format, const std::string& message) {
   throw Error(ErrorCode::kUnsupportedInput, std::string(format) + ": " + message);
-}
-
-uint16_t le16(const uint8_t* p) {
-  return static_cast<uint16_t>(p[0] | p[1] << 8);
-}
-uint32_t le32(const uint8_t* p) {
-  return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
 }
 
 // The payload must fit in the file and the image under kMaxPixels; checked before anything

@@ -12,24 +12,12 @@
 #include "io/audio.h"
 #include "io/pcm.h"
 #include "io/transform.h"
+#include "io_test_util.h"
 
 namespace mbz::io {
 namespace {
 
-using Bytes = std::vector<uint8_t>;
-
-Bytes read_fixture(const std::string& name) {
-  std::ifstream in(std::string(MBZ_TEST_DATA_DIR) + "/data/" + name, std::ios::binary);
-  EXPECT_TRUE(in.good()) << name;
-  return Bytes(std::istreambuf_iterator<char>(in), {});
-}
-
-void append(Bytes& out, std::string_view s) {
-  out.insert(out.end(), s.begin(), s.end());
-}
-void put(Bytes& out, uint64_t v, int n, bool big = false) {
-  for (int i = 0; i < n; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * (big ? n - 1 - i : i))));
-}
+using namespace test;
 
 std::vector<int16_t> make_samples(size_t frames, uint16_t channels, uint32_t seed = 7) {
   std::vector<int16_t> s(frames * channels);

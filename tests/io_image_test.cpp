@@ -13,32 +13,12 @@
 #include "io/pnm_bmp.h"
 #include "io/tiles.h"
 #include "io/transform.h"
+#include "io_test_util.h"
 
 namespace mbz::io {
 namespace {
 
-using Bytes = std::vector<uint8_t>;
-
-Bytes read_fixture(const std::string& name) {
-  std::ifstream in(std::string(MBZ_TEST_DATA_DIR) + "/data/" + name, std::ios::binary);
-  EXPECT_TRUE(in.good()) << name;
-  return Bytes(std::istreambuf_iterator<char>(in), {});
-}
-
-void append(Bytes& out, std::string_view s) {
-  out.insert(out.end(), s.begin(), s.end());
-}
-void le16(Bytes& out, uint32_t v) {
-  out.push_back(static_cast<uint8_t>(v));
-  out.push_back(static_cast<uint8_t>(v >> 8));
-}
-void le32(Bytes& out, uint32_t v) {
-  le16(out, v & 0xFFFF);
-  le16(out, v >> 16);
-}
-void be32(Bytes& out, uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<uint8_t>(v >> s));
-}
+using namespace test;
 
 // Pixels with structure in every channel, so that swapped or misplaced channels show.
 Image make_image(uint32_t w, uint32_t h, uint32_t c, uint32_t seed = 1) {
@@ -181,25 +161,25 @@ Bytes make_bmp(const Image& img, bool top_down = false, bool v5 = false, uint8_t
   const uint32_t row = img.width * img.channels, stride = (row + 3) & ~3u;
   Bytes b;
   append(b, "BM");
-  le32(b, 14 + dib + stride * img.height);
-  le32(b, 0);
-  le32(b, 14 + dib);
-  le32(b, dib);
-  le32(b, img.width);
-  le32(b, top_down ? static_cast<uint32_t>(-static_cast<int32_t>(img.height)) : img.height);
-  le16(b, 1);
-  le16(b, bpp);
-  le32(b, v5 ? 3 : 0);  // BI_BITFIELDS with masks in the V5 header
-  le32(b, stride * img.height);
-  le32(b, 2835);
-  le32(b, 2835);
-  le32(b, 0);
-  le32(b, 0);
+  put_le32(b, 14 + dib + stride * img.height);
+  put_le32(b, 0);
+  put_le32(b, 14 + dib);
+  put_le32(b, dib);
+  put_le32(b, img.width);
+  put_le32(b, top_down ? static_cast<uint32_t>(-static_cast<int32_t>(img.height)) : img.height);
+  put_le16(b, 1);
+  put_le16(b, bpp);
+  put_le32(b, v5 ? 3 : 0);  // BI_BITFIELDS with masks in the V5 header
+  put_le32(b, stride * img.height);
+  put_le32(b, 2835);
+  put_le32(b, 2835);
+  put_le32(b, 0);
+  put_le32(b, 0);
   if (v5) {
-    le32(b, 0x00FF0000);
-    le32(b, 0x0000FF00);
-    le32(b, 0x000000FF);
-    le32(b, 0xFF000000);
+    put_le32(b, 0x00FF0000);
+    put_le32(b, 0x0000FF00);
+    put_le32(b, 0x000000FF);
+    put_le32(b, 0xFF000000);
     append(b, "BGRs");
     b.resize(14 + dib, 0);
   }
@@ -358,8 +338,8 @@ TEST(IoImagePixels, JpegFixtureDecodedPixelsSurvive) {
 Bytes make_gif(uint32_t w, uint32_t h, const std::vector<Bytes>& frames) {
   Bytes b;
   append(b, "GIF89a");
-  le16(b, w);
-  le16(b, h);
+  put_le16(b, w);
+  put_le16(b, h);
   b.push_back(0xF6);  // global colour table of 2^(6+1) = 128 entries
   b.push_back(0);
   b.push_back(0);
@@ -370,10 +350,10 @@ Bytes make_gif(uint32_t w, uint32_t h, const std::vector<Bytes>& frames) {
   }
   for (const Bytes& indices : frames) {
     b.push_back(0x2C);
-    le16(b, 0);
-    le16(b, 0);
-    le16(b, w);
-    le16(b, h);
+    put_le16(b, 0);
+    put_le16(b, 0);
+    put_le16(b, w);
+    put_le16(b, h);
     b.push_back(0);
     b.push_back(7);  // LZW minimum code size: clear = 128, end = 129
     Bytes codes;
@@ -429,11 +409,11 @@ uint32_t crc32(const uint8_t* p, size_t n) {
 }
 
 void png_chunk(Bytes& out, std::string_view type, const Bytes& data) {
-  be32(out, static_cast<uint32_t>(data.size()));
+  put_be32(out, static_cast<uint32_t>(data.size()));
   const size_t start = out.size();
   append(out, type);
   out.insert(out.end(), data.begin(), data.end());
-  be32(out, crc32(&out[start], out.size() - start));
+  put_be32(out, crc32(&out[start], out.size() - start));
 }
 
 // A PNG whose IDAT holds `scanlines` in stored (uncompressed) deflate blocks.
@@ -442,8 +422,8 @@ Bytes make_png(uint32_t w, uint32_t h, uint8_t bit_depth, uint8_t color_type,
   Bytes png;
   append(png, "\x89PNG\r\n\x1a\n");
   Bytes ihdr;
-  be32(ihdr, w);
-  be32(ihdr, h);
+  put_be32(ihdr, w);
+  put_be32(ihdr, h);
   ihdr.insert(ihdr.end(), {bit_depth, color_type, 0, 0, 0});
   png_chunk(png, "IHDR", ihdr);
   Bytes z = {0x78, 0x01};
@@ -455,11 +435,11 @@ Bytes make_png(uint32_t w, uint32_t h, uint8_t bit_depth, uint8_t color_type,
   for (size_t i = 0; i == 0 || i < scanlines.size(); i += 65535) {
     const size_t n = std::min<size_t>(65535, scanlines.size() - i);
     z.push_back(i + n >= scanlines.size() ? 1 : 0);
-    le16(z, static_cast<uint32_t>(n));
-    le16(z, static_cast<uint32_t>(~n & 0xFFFF));
+    put_le16(z, static_cast<uint32_t>(n));
+    put_le16(z, static_cast<uint32_t>(~n & 0xFFFF));
     z.insert(z.end(), scanlines.begin() + i, scanlines.begin() + i + n);
   }
-  be32(z, b << 16 | a);
+  put_be32(z, b << 16 | a);
   png_chunk(png, "IDAT", z);
   png_chunk(png, "IEND", {});
   return png;
