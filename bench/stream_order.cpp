@@ -92,5 +92,17 @@ int main(int argc, char** argv) {
       std::printf(" %10.4f", totals[c].bits / totals[c].bytes);
     else
       std::printf(" %10s", "-");
+  std::printf("\n%-40s", "total coded KiB");
+  for (const auto& c : columns)
+    if (totals[c].bytes)
+      std::printf(" %10.1f", totals[c].bits / 8 / 1024);
+    else
+      std::printf(" %10s", "-");
+  std::printf("\n%-40s", "total input KiB");
+  for (const auto& c : columns)
+    if (totals[c].bytes)
+      std::printf(" %10.1f", totals[c].bytes / 1024.0);
+    else
+      std::printf(" %10s", "-");
   std::printf("\n");
 }

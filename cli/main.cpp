@@ -9,6 +9,7 @@
 #include "cli/output_file.h"
 #include "codec/error.h"
 #include "codec/format.h"
+#include "io/tiles.h"
 #include "model/runtime.h"
 
 namespace {
@@ -70,7 +71,9 @@ void add_reading(CLI::App* cmd, mbz::cli::Options& o) {
   cmd->add_flag("--samples", o.samples,
                 "Code the decoded samples of FLAC, Ogg and other audio: decompression gives a "
                 "WAV or FLAC with identical samples, not the original bytes");
-  cmd->add_option("--tile", o.tile, "Image tile side, 4, 8 or 16 (default: 8)")
+  cmd->add_option(
+         "--tile", o.tile,
+         "Image tile side, 4, 8 or 16 (default: " + std::to_string(mbz::io::kDefaultTile) + ")")
       ->check(CLI::IsMember({4, 8, 16}));
 }
 

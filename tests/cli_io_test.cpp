@@ -34,7 +34,7 @@ TEST_F(CliTest, RawPayloadImagesAndAudioRoundTripByteExact) {
   put("tone.wav", wav);
   const Result c = mbz("compress -v img.ppm tone.wav");
   ASSERT_EQ(c.code(), 0) << c;
-  EXPECT_NE(c.err.find("coded as image: byte-exact original (PNM, 37x29, 3 channels, 8x8 tiles)"),
+  EXPECT_NE(c.err.find("coded as image: byte-exact original (PNM, 37x29, 3 channels, 16x16 tiles)"),
             std::string::npos)
       << c.err;
   EXPECT_NE(c.err.find("coded as audio: byte-exact original (WAV, 1 channel, 16000 Hz"),

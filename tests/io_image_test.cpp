@@ -85,7 +85,7 @@ TEST(IoImagePnm, CommentsOddWhitespaceSmallMaxvalAndTrailingImage) {
   expect_exact_image(file, Image{5, 4, 3, pixels});
   const auto f = flatten(file, {});
   EXPECT_EQ(describe(f.modality, f.params),
-            "byte-exact original (PNM, 5x4, 3 channels, 8x8 tiles)");
+            "byte-exact original (PNM, 5x4, 3 channels, 16x16 tiles)");
 }
 
 TEST(IoImagePnm, PamConstantAlphaIsLeftOutOfTheStream) {
@@ -312,7 +312,7 @@ TEST(IoImagePixels, OpaqueRgbaPngKeepsFourChannels) {
   EXPECT_EQ(back.channels, 4u);
   EXPECT_EQ(back.pixels, img.pixels);
   EXPECT_EQ(describe(f.modality, f.params),
-            "PNG with identical pixels (from PNG, 9x9, 4 channels, 8x8 tiles)");
+            "PNG with identical pixels (from PNG, 9x9, 4 channels, 16x16 tiles)");
 }
 
 TEST(IoImagePixels, JpegFixtureDecodedPixelsSurvive) {

@@ -314,7 +314,7 @@ TEST(IoTransform, MutatedParamsNeverCrash) {
 TEST(IoTransform, DescribeAndExtensions) {
   const Flattened pgm = flatten(tiny_pgm(), {});
   EXPECT_EQ(describe(pgm.modality, pgm.params),
-            "byte-exact original (PNM, 3x2, 1 channel, 8x8 tiles)");
+            "byte-exact original (PNM, 3x2, 1 channel, 16x16 tiles)");
   EXPECT_EQ(units(pgm.modality, pgm.params).subpixels, 6u);
   EXPECT_FALSE(audio_params(pgm.modality, pgm.params));
   const Flattened wav = flatten(tiny_wav(), {});
