@@ -35,6 +35,8 @@ struct Options {
   int tile = 0;          // --tile 4|8|16; 0: io::kDefaultTile
   // info, score
   bool json = false;
+  // score with a float checkpoint (--model PATH): window stride in bytes; 0: disjoint windows
+  int64_t stride = 0;
 };
 
 // The io/ options that compress and score share; throws kUsageBadArgument for a bad --as.

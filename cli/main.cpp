@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/model_registry.h"
 #include "cli/output_file.h"
+#include "cli/train.h"
 #include "codec/error.h"
 #include "codec/format.h"
 #include "io/tiles.h"
@@ -139,10 +140,18 @@ int main(int argc, char** argv) {
   auto* score =
       app.add_subcommand("score", "Bits per byte of files or directories under the model");
   add_common(score, o);
-  score->add_option("--model", o.model, "Built-in model by name (default: the bundled default)");
+  score->add_option("--model", o.model,
+                    "Built-in model by name (default: the bundled default), or a float checkpoint "
+                    "from mbz train");
+  score->add_option("--stride", o.stride,
+                    "(checkpoint) windows of the model's context advance by this many bytes and "
+                    "score only their last ones (default: disjoint windows)");
   score->add_option("--chunk-size", chunk_size, "Chunk size the model restarts at (default 1M)");
   score->add_flag("--json", o.json, "Print JSON");
   add_reading(score, o);
+
+  mbz::cli::TrainCommand train_command;
+  auto* train = mbz::cli::add_train_command(app, train_command);
 
   try {
     app.parse(argc, argv);
@@ -158,6 +167,7 @@ int main(int argc, char** argv) {
     if (decompress->parsed()) return mbz::cli::run_decompress(o);
     if (info->parsed()) return mbz::cli::run_info(o);
     if (score->parsed()) return mbz::cli::run_score(o);
+    if (train->parsed()) return mbz::cli::run_train(train_command);
   } catch (const mbz::Error& e) {
     std::fprintf(stderr, "mbz: %s: %s\n", mbz::band_name(e.band()), e.what());
     return static_cast<int>(e.band());

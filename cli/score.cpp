@@ -3,6 +3,8 @@
 // tables over the stream io/ makes of each file, plus its transform parameters at 8 bits a
 // byte, without the container's overhead or the choice of other methods. Per file and per
 // modality, in bits per byte of the file and, for images and audio, per subpixel or sample.
+#include "model/score.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -113,8 +115,20 @@ struct Sum {
 
 }  // namespace
 
+// A --model that names a file (or the first part of a split one) is a float checkpoint.
+bool is_checkpoint(const std::string& name) {
+  std::error_code ec;
+  return fs::is_regular_file(name, ec) || fs::is_regular_file(name + ".000", ec);
+}
+
 int run_score(const Options& o) {
-  const ModelFactory& model = o.model.empty() ? default_model() : model_by_name(o.model);
+  // A float checkpoint from `mbz train` scores with the network's probabilities, in windows
+  // of its context (--stride for overlapping ones); built-in models as compression would.
+  std::unique_ptr<model::FloatScorer> network;
+  if (!o.model.empty() && is_checkpoint(o.model))
+    network = std::make_unique<model::FloatScorer>(o.model);
+  const ModelFactory& model = o.model.empty() || network ? default_model() : model_by_name(o.model);
+  const std::string model_name = network ? o.model : model.identity().name;
   const unsigned threads =
       o.threads ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   const io::FlattenOptions flat_options = flatten_options(o);
@@ -124,11 +138,15 @@ int run_score(const Options& o) {
 
   Json json;
   json.begin_object();
-  json.key("model")
-      .begin_object()
-      .field("name", model.identity().name)
-      .field("id", model.identity().id_hex())
-      .end_object();
+  json.key("model").begin_object().field("name", model_name);
+  if (network)
+    json.field("kind", "float-checkpoint")
+        .field("step", static_cast<uint64_t>(network->step()))
+        .field("context_bytes", static_cast<uint64_t>(network->context_bytes()))
+        .field("stride", static_cast<uint64_t>(o.stride));
+  else
+    json.field("id", model.identity().id_hex());
+  json.end_object();
   json.key("files").begin_array();
   if (!o.json) std::printf("%12s %-6s %10s  %s\n", "bytes", "as", "bits/byte", "file");
   int status = 0;
@@ -139,9 +157,10 @@ int run_score(const Options& o) {
       const io::Flattened flat = io::flatten(data, flat_options);
       const io::Units units = io::units(flat.modality, flat.params);
       // The model codes the stream; the parameters are stored as they are (8 bits a byte).
-      Sum one{
-          1, data.size(), units.subpixels, units.samples,
-          model_bits(model, flat.stream, o.chunk_size, threads, models) + 8.0 * flat.params.size()};
+      Sum one{1, data.size(), units.subpixels, units.samples,
+              (network ? network->bits(flat.stream, static_cast<int>(flat.modality), o.stride)
+                       : model_bits(model, flat.stream, o.chunk_size, threads, models)) +
+                  8.0 * flat.params.size()};
       const char* modality = io::modality_name(flat.modality);
       by_modality[modality].add(one);
       if (o.json) {
@@ -180,9 +199,9 @@ int run_score(const Options& o) {
   if (o.json)
     std::printf("%s\n", json.str().c_str());
   else
-    std::printf(
-        "%12llu %-6s %10.4f  total (model %s)%s\n", static_cast<unsigned long long>(all.bytes), "",
-        all.bytes ? all.bits / all.bytes : 0.0, model.identity().name.c_str(), all.units().c_str());
+    std::printf("%12llu %-6s %10.4f  total (model %s)%s\n",
+                static_cast<unsigned long long>(all.bytes), "",
+                all.bytes ? all.bits / all.bytes : 0.0, model_name.c_str(), all.units().c_str());
   return status;
 }
 

@@ -1,0 +1,34 @@
+// `mbz train`: trains the MEGABYTE model (model/train.h) on corpora flattened by io/.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mbz::cli {
+
+struct TrainCommand {
+  std::string config = "tiny";     // --config tiny|small|base|FILE.json
+  std::vector<std::string> data;   // --data DIR (repeatable): training files, any modality
+  std::vector<std::string> valid;  // --valid DIR (repeatable): validation files
+  int64_t steps = 1000;            // --steps
+  std::string device = "cpu";      // --device cpu|cuda
+  std::string out;                 // --out DIR: checkpoints and train.csv
+  std::string resume;              // --resume CKPT
+  std::string weights;             // --weights text=1,image=1,audio=1,raw=0
+  std::string csv;                 // --csv FILE (default OUT/train.csv)
+  int64_t batch = 16, window = 0, warmup = 100, eval_every = 100, eval_windows = 8;
+  int64_t checkpoint_every = 1000, log_every = 10;
+  uint64_t max_bytes = 0;  // per modality; 0: all
+  double lr = 2e-3;
+  uint64_t seed = 1;
+  bool no_optimizer_state = false;
+  bool quiet = false;
+};
+
+// Adds the `train` subcommand and its flags to `app`.
+CLI::App* add_train_command(CLI::App& app, TrainCommand& command);
+int run_train(const TrainCommand& command);
+
+}  // namespace mbz::cli

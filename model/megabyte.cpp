@@ -1,0 +1,241 @@
+// The MEGABYTE network: modules, full forward pass and cached incremental decoding.
+// Shapes: B batch, T bytes, K = ceil(T / P) patches, P patch size, Dg / Dl global / local
+// width, H heads, d = D / H head width, N streams of the decoder.
+#include "model/megabyte.h"
+
+#include <cmath>
+
+#include "codec/error.h"
+#include "model/torch_compat.h"
+
+namespace mbz::model {
+
+namespace {
+
+namespace F = torch::nn::functional;
+
+// GPT-2's initialisation: N(0, 0.02) everywhere, residual output projections scaled down by
+// sqrt(2 * layers) so the residual stream's variance does not grow with depth.
+void init_normal(torch::Tensor& w, double std) {
+  torch::NoGradGuard no_grad;
+  w.normal_(0.0, std);
+}
+
+}  // namespace
+
+RMSNormImpl::RMSNormImpl(int64_t width) {
+  weight = register_parameter("weight", torch::ones({width}));
+}
+
+torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
+  return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + 1e-6) * weight;
+}
+
+AttentionImpl::AttentionImpl(int64_t width, int64_t heads) : heads(heads) {
+  qkv = register_module("qkv",
+                        torch::nn::Linear(torch::nn::LinearOptions(width, 3 * width).bias(false)));
+  out =
+      register_module("out", torch::nn::Linear(torch::nn::LinearOptions(width, width).bias(false)));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
+  const int64_t b = x.size(0), t = x.size(1), d = x.size(2);
+  // [B, T, 3D] -> [3, B, H, T, d]
+  const torch::Tensor qkv_heads = qkv(x).view({b, t, 3, heads, d / heads}).permute({2, 0, 3, 1, 4});
+  const torch::Tensor y = compat::attention(qkv_heads[0], qkv_heads[1], qkv_heads[2], true);
+  return out(y.transpose(1, 2).reshape({b, t, d}));  // [B, H, T, d] -> [B, T, D]
+}
+
+torch::Tensor AttentionImpl::step(const torch::Tensor& x, KvCache& cache) {
+  const int64_t n = x.size(0), d = x.size(2);
+  if (cache.length >= cache.k.size(2))
+    throw Error(ErrorCode::kUsageBadArgument,
+                "decoder: context of " + std::to_string(cache.k.size(2)) + " positions is full");
+  const torch::Tensor qkv_heads = qkv(x).view({n, 1, 3, heads, d / heads}).permute({2, 0, 3, 1, 4});
+  cache.k.narrow(2, cache.length, 1).copy_(qkv_heads[1]);  // [N, H, 1, d]
+  cache.v.narrow(2, cache.length, 1).copy_(qkv_heads[2]);
+  ++cache.length;
+  const torch::Tensor y = compat::attention(qkv_heads[0], cache.k.narrow(2, 0, cache.length),
+                                            cache.v.narrow(2, 0, cache.length), false);
+  return out(y.transpose(1, 2).reshape({n, 1, d}));
+}
+
+BlockImpl::BlockImpl(int64_t width, int64_t heads, int64_t mlp_ratio, const std::string& activation)
+    : relu2(activation == "relu2") {
+  norm1 = register_module("norm1", RMSNorm(width));
+  attn = register_module("attn", Attention(width, heads));
+  norm2 = register_module("norm2", RMSNorm(width));
+  up = register_module(
+      "up", torch::nn::Linear(torch::nn::LinearOptions(width, mlp_ratio * width).bias(false)));
+  down = register_module(
+      "down", torch::nn::Linear(torch::nn::LinearOptions(mlp_ratio * width, width).bias(false)));
+}
+
+torch::Tensor BlockImpl::mlp(const torch::Tensor& x) {
+  const torch::Tensor h = up(x);
+  return down(relu2 ? torch::relu(h).square() : torch::gelu(h, "tanh"));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
+  const torch::Tensor h = x + attn->forward(norm1(x));
+  return h + mlp(norm2(h));
+}
+
+torch::Tensor BlockImpl::step(const torch::Tensor& x, KvCache& cache) {
+  const torch::Tensor h = x + attn->step(norm1(x), cache);
+  return h + mlp(norm2(h));
+}
+
+TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads, int64_t mlp_ratio,
+                                 const std::string& activation)
+    : width(width), heads(heads) {
+  for (int64_t i = 0; i < layers; ++i) {
+    Block block(width, heads, mlp_ratio, activation);
+    init_normal(block->attn->qkv->weight, 0.02);
+    init_normal(block->attn->out->weight, 0.02 / std::sqrt(2.0 * layers));
+    init_normal(block->up->weight, 0.02);
+    init_normal(block->down->weight, 0.02 / std::sqrt(2.0 * layers));
+    blocks->push_back(block);
+  }
+  blocks = register_module("layers", blocks);
+  norm = register_module("norm", RMSNorm(width));
+}
+
+torch::Tensor TransformerImpl::forward(torch::Tensor x) {
+  for (const auto& block : *blocks) x = block->as<Block>()->forward(x);
+  return norm(x);
+}
+
+torch::Tensor TransformerImpl::step(torch::Tensor x, std::vector<KvCache>& caches) {
+  for (size_t i = 0; i < blocks->size(); ++i) x = blocks[i]->as<Block>()->step(x, caches[i]);
+  return norm(x);
+}
+
+std::vector<KvCache> TransformerImpl::new_caches(int64_t n, int64_t capacity,
+                                                 const torch::TensorOptions& o) {
+  std::vector<KvCache> caches(blocks->size());
+  for (KvCache& c : caches) {
+    c.k = torch::zeros({n, heads, capacity, width / heads}, o);
+    c.v = torch::zeros({n, heads, capacity, width / heads}, o);
+  }
+  return caches;
+}
+
+MegabyteImpl::MegabyteImpl(const Config& c) : config(c) {
+  config.validate();
+  const int64_t p = c.patch, dg = c.global_width, dl = c.local_width;
+  global_bytes = register_module("global_bytes", torch::nn::Embedding(kVocab, dg / p));
+  global_start = register_parameter("global_start", torch::zeros({kModalities, dg}));
+  global_position = register_parameter("global_position", torch::zeros({c.context, dg}));
+  global = register_module(
+      "global", Transformer(dg, c.global_layers, c.global_heads, c.mlp_ratio, c.activation));
+  global_to_local_proj = register_module(
+      "global_to_local", torch::nn::Linear(torch::nn::LinearOptions(dg / p, dl).bias(false)));
+  local_bytes = register_module("local_bytes", torch::nn::Embedding(kVocab, dl));
+  local_position = register_parameter("local_position", torch::zeros({p, dl}));
+  local = register_module(
+      "local", Transformer(dl, c.local_layers, c.local_heads, c.mlp_ratio, c.activation));
+  head = register_module("head",
+                         torch::nn::Linear(torch::nn::LinearOptions(dl, kByteValues).bias(false)));
+  for (torch::Tensor* w :
+       {&global_bytes->weight, &global_start, &global_position, &global_to_local_proj->weight,
+        &local_bytes->weight, &local_position, &head->weight})
+    init_normal(*w, 0.02);
+}
+
+torch::Tensor MegabyteImpl::embed_patches(const torch::Tensor& patches) {
+  const int64_t b = patches.size(0), k = patches.size(1);
+  return global_bytes(patches).reshape(
+      {b, k, config.global_width});  // [B, K, P, Dg/P] -> [B, K, Dg]
+}
+
+torch::Tensor MegabyteImpl::global_to_local(const torch::Tensor& global_out) {
+  const int64_t b = global_out.size(0), k = global_out.size(1), p = config.patch;
+  // [B, K, Dg] -> [B, K, P, Dg/P] -> [B, K, P, Dl]
+  return global_to_local_proj(global_out.reshape({b, k, p, config.global_width / p}));
+}
+
+torch::Tensor MegabyteImpl::forward(const torch::Tensor& bytes, const torch::Tensor& modality) {
+  const int64_t b = bytes.size(0), t = bytes.size(1), p = config.patch;
+  const int64_t k = (t + p - 1) / p;
+  if (t == 0 || k > config.context)
+    throw Error(ErrorCode::kUsageBadArgument, "megabyte: " + std::to_string(t) +
+                                                  " bytes, expected 1 to " +
+                                                  std::to_string(config.context_bytes()));
+  // [B, K*P] padded with kPadId, then [B, K, P].
+  const torch::Tensor patches =
+      F::pad(bytes, F::PadFuncOptions({0, k * p - t}).value(kPadId)).view({b, k, p});
+
+  // Global: each patch slot sees the patches before it; slot 0 sees the modality's start patch.
+  const torch::Tensor start = global_start.index_select(0, modality).unsqueeze(1);  // [B, 1, Dg]
+  const torch::Tensor embedded = embed_patches(patches.narrow(1, 0, k - 1));        // [B, K-1, Dg]
+  const torch::Tensor global_in =
+      torch::cat({start, embedded}, 1) + global_position.narrow(0, 0, k);       // [B, K, Dg]
+  const torch::Tensor condition = global_to_local(global->forward(global_in));  // [B, K, P, Dl]
+
+  // Local: byte j of a patch sees the global output for its patch and bytes 0..j-1 of it.
+  const torch::Tensor local_ids = torch::cat(
+      {torch::full({b, k, 1}, kStartId, patches.options()), patches.narrow(2, 0, p - 1)}, 2);
+  const torch::Tensor local_in =
+      condition + local_bytes(local_ids) + local_position;  // [B, K, P, Dl]
+  const torch::Tensor local_out =
+      local->forward(local_in.reshape({b * k, p, config.local_width}));  // [B*K, P, Dl]
+  return head(local_out).view({b, k * p, kByteValues}).narrow(1, 0, t);  // [B, T, 256]
+}
+
+torch::Tensor MegabyteImpl::loss(const torch::Tensor& bytes, const torch::Tensor& modality) {
+  const torch::Tensor logits = forward(bytes, modality).to(torch::kFloat);  // fp32 under autocast
+  return F::cross_entropy(logits.reshape({-1, kByteValues}), bytes.reshape({-1}));
+}
+
+int64_t MegabyteImpl::parameter_count() {
+  int64_t n = 0;
+  for (const torch::Tensor& p : parameters()) n += p.numel();
+  return n;
+}
+
+Decoder::Decoder(Megabyte model, const torch::Tensor& modality)
+    : model_(std::move(model)), modality_(modality), n_(modality.size(0)) {
+  const Config& c = model_->config;
+  const torch::TensorOptions o = model_->global_start.options();
+  global_caches_ = model_->global->new_caches(n_, c.context, o);
+  local_caches_ = model_->local->new_caches(n_, c.patch, o);
+  patch_ = torch::zeros({n_, c.patch}, modality.options());
+  previous_ = torch::full({n_}, kStartId, modality.options());
+}
+
+torch::Tensor Decoder::next_logits() {
+  torch::NoGradGuard no_grad;
+  const Config& c = model_->config;
+  const int64_t j = position_ % c.patch, k = position_ / c.patch;
+  if (position_ >= c.context_bytes())
+    throw Error(ErrorCode::kUsageBadArgument, "decoder: streams end at the context, " +
+                                                  std::to_string(c.context_bytes()) + " bytes");
+  if (j == 0) {
+    // A new patch: the global model takes the previous patch (or the start patch) once.
+    torch::Tensor in = k == 0 ? model_->global_start.index_select(0, modality_).unsqueeze(1)
+                              : model_->embed_patches(patch_.unsqueeze(1));  // [N, 1, Dg]
+    in = in + model_->global_position.narrow(0, k, 1);
+    const torch::Tensor g = model_->global->step(in, global_caches_);  // [N, 1, Dg]
+    condition_ = model_->global_to_local(g).squeeze(1);                // [N, P, Dl]
+    for (KvCache& cache : local_caches_) cache.length = 0;
+  }
+  const torch::Tensor in = condition_.select(1, j) + model_->local_bytes(previous_) +
+                           model_->local_position[j];                           // [N, Dl]
+  const torch::Tensor h = model_->local->step(in.unsqueeze(1), local_caches_);  // [N, 1, Dl]
+  pending_ = model_->head(h.squeeze(1));                                        // [N, 256]
+  return pending_;
+}
+
+void Decoder::push(const torch::Tensor& bytes) {
+  if (!pending_.defined())
+    throw Error(ErrorCode::kUsageBadArgument, "decoder: push() without next_logits()");
+  const int64_t j = position_ % model_->config.patch;
+  patch_.select(1, j).copy_(bytes);
+  previous_ = bytes.clone();
+  pending_ = torch::Tensor();
+  ++position_;
+  if (position_ % model_->config.patch == 0) previous_.fill_(kStartId);
+}
+
+}  // namespace mbz::model

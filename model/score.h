@@ -1,0 +1,38 @@
+// Scoring with the network's float probabilities: ideal code lengths of a byte stream under
+// a checkpoint from `mbz train`, for `mbz score --model CKPT`. Not what an archive codes
+// with (that needs the integer-exact engine of a later issue), but the figure training aims
+// at. No torch in this header: cli/ includes it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace mbz::model {
+
+class FloatScorer {
+ public:
+  // Loads a checkpoint (model/CHECKPOINT.md) onto "cpu" or "cuda". Throws mbz::Error.
+  FloatScorer(const std::string& path, const std::string& device = "cpu");
+  ~FloatScorer();
+  FloatScorer(const FloatScorer&) = delete;
+  FloatScorer& operator=(const FloatScorer&) = delete;
+
+  // Bits to code `stream` (modality numbered as io::Modality) with the model's float
+  // probabilities. Read in windows of the model's context C. stride 0 or >= C: disjoint
+  // windows, each starting from the modality's start patch. stride S < C: the paper's
+  // strided scoring: windows of C bytes advance by S and score only their last S bytes, so
+  // every byte past the first window sees at least C - S bytes of context.
+  double bits(std::span<const uint8_t> stream, int modality, int64_t stride = 0);
+
+  int64_t context_bytes() const;
+  int64_t step() const;  // training steps of the checkpoint
+  std::string config_json() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mbz::model

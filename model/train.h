@@ -1,0 +1,65 @@
+// Training the MEGABYTE model: AdamW with warm-up and cosine decay, gradient clipping,
+// bf16 autocast on CUDA and fp32 on CPU, random windows sampled by modality, validation
+// bits per byte per modality, checkpoints every N steps and at the end, and resuming.
+// Deterministic given the seed on one device: batch k depends only on (seed, k), so a run
+// resumed from a checkpoint with optimizer state takes the same steps as one never stopped.
+// No torch in this header: cli/ includes it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace mbz::model {
+
+// Flattened streams (io/), one concatenation per modality, numbered as io::Modality:
+// raw, text, image, audio. Windows may cross file boundaries.
+struct Corpus {
+  std::array<std::vector<uint8_t>, 4> streams;
+  uint64_t bytes() const;
+};
+
+struct TrainOptions {
+  std::string config = "tiny";  // preset or JSON file (ignored when resuming: the file's)
+  int64_t steps = 1000;         // total optimizer steps, counting those before a resume
+  int64_t batch = 16;           // windows per step
+  int64_t window = 0;           // bytes per window; 0: the model's whole context
+  double lr = 2e-3;             // peak learning rate
+  double min_lr_ratio = 0.1;    // the cosine decays to lr * min_lr_ratio at the last step
+  int64_t warmup = 100;         // linear warm-up steps (capped at steps / 10)
+  double weight_decay = 0.1;    // AdamW decoupled decay, on matrices only (not norms)
+  double beta1 = 0.9, beta2 = 0.95;
+  double clip = 1.0;                             // gradient norm clip; 0: off
+  uint64_t seed = 1;                             // model initialisation and batch sampling
+  std::string device = "cpu";                    // "cpu" or "cuda"
+  std::array<double, 4> weights = {1, 1, 1, 1};  // how often each modality is sampled
+  int64_t eval_every = 100;      // validation every N steps (and at the end); 0: only the end
+  int64_t eval_windows = 8;      // fixed validation windows per modality
+  int64_t checkpoint_every = 0;  // checkpoint every N steps (and at the end); 0: the end only
+  std::string out_dir;           // checkpoints go here as step-NNNNNNNN.mbzm
+  std::string resume;            // a checkpoint to continue from
+  bool save_optimizer = true;    // keep AdamW moments in checkpoints (3x the size)
+};
+
+struct Progress {
+  int64_t step = 0;  // steps done
+  int64_t steps = 0;
+  double lr = 0;
+  double train_bpb = 0;               // this step's batch, bits per byte
+  std::array<double, 4> valid_bpb{};  // per modality; NaN when not measured this step
+  bool evaluated = false;             // valid_bpb holds fresh values
+  double bytes_per_second = 0;        // training bytes, averaged since the start of this run
+  double seconds_left = 0;
+  int64_t parameters = 0;
+  std::string checkpoint;  // the file written at this step, if any
+};
+
+// Runs training to options.steps, calling `report` after every step. Returns the last
+// checkpoint's path. Throws mbz::Error (bad options, no data, I/O, a checkpoint that does
+// not fit the config).
+std::string train(const TrainOptions& options, const Corpus& train_data, const Corpus& valid_data,
+                  const std::function<void(const Progress&)>& report);
+
+}  // namespace mbz::model
