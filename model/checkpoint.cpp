@@ -177,8 +177,11 @@ std::vector<std::string> write_checkpoint(const std::string& path, const Checkpo
   return written;
 }
 
-Checkpoint read_checkpoint(const std::string& path) {
+Checkpoint read_checkpoint(const std::string& named) {
   std::error_code ec;
+  // The first part names the whole checkpoint too: NAME.000 reads NAME.000, NAME.001, ...
+  const bool first_part = named.size() > 4 && named.ends_with(".000");
+  const std::string path = first_part ? named.substr(0, named.size() - 4) : named;
   std::vector<uint8_t> data;
   if (fs::exists(path, ec) || !fs::exists(part_name(path, 0), ec)) {
     data = read_file(path);
