@@ -23,6 +23,9 @@ import sys
 import tempfile
 import time
 
+import build  # one log() and sha256_file() for both scripts
+from build import log, sha256_file
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPORA = os.path.join(ROOT, "data", "corpora")
 SHARDS = os.path.join(ROOT, "data", "shards")
@@ -33,19 +36,6 @@ kRawStored = 47 << 20        # PNG/FLAC shards: tar bytes (tar_bytes() below) pe
 kTarArgs = ["--format=gnu", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0",
             "--mode=a=r,u+w", "--no-recursion"]
 kZstdArgs = ["-19", "-T2", "-q", "-f"]  # -T2 fixed: zstd output depends on the worker mode
-
-
-def log(msg):
-    sys.stderr.write("[%7.1fs] %s\n" % (time.time() - T0, msg))
-    sys.stderr.flush()
-
-
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def tar_bytes(rel, size):
@@ -126,5 +116,5 @@ def main():
 
 
 if __name__ == "__main__":
-    T0 = time.time()
+    build.T0 = time.time()
     main()
