@@ -11,6 +11,7 @@
 
 #include "codec/error.h"
 #include "io/transform.h"
+#include "model/megabyte.h"
 #include "model/train.h"
 
 namespace mbz::cli {
@@ -153,6 +154,8 @@ int run_train(const TrainCommand& c) {
   o.out_dir = c.out;
   o.resume = c.resume;
   o.save_optimizer = !c.no_optimizer_state;
+  // Fail on a bad --config now, not after loading hundreds of megabytes.
+  if (c.resume.empty()) model::load_config(c.config);
   const model::Corpus train_data = load_corpus(c.data, c.max_bytes, c.quiet);
   const model::Corpus valid_data =
       c.valid.empty() ? model::Corpus() : load_corpus(c.valid, c.max_bytes, c.quiet);
