@@ -20,6 +20,7 @@ namespace {
 
 constexpr const char* kSuffix = ".mbz";
 constexpr size_t kReadBlock = 1 << 20;
+constexpr int kInternalErrorStatus = 70;   // documented in main.cpp's exit status list
 constexpr size_t kDetectBytes = 64 << 10;  // what detection looks at
 
 unsigned thread_count(const Options& o) {
@@ -64,6 +65,10 @@ int for_each_input(const Options& o, Fn one) {
         message = display(input) + ": " + message;
       print_error(std::string(band_name(e.band())) + ": " + message);
       if (status == 0) status = static_cast<int>(e.band());
+    } catch (const std::exception& e) {
+      // Out of memory, no threads: say so and go on with the next input.
+      print_error("internal error: " + display(input) + ": " + e.what());
+      if (status == 0) status = kInternalErrorStatus;
     }
   }
   return status;
@@ -183,7 +188,7 @@ void compress_one(const Options& o, const std::string& input) {
                                         std::to_string(total) + ")");
   writer.finish(content_checksum);
   out.commit();
-  if (o.remove_input) remove_input(input, output);
+  if (o.remove_input && !out.is_direct()) remove_input(input, output);
   progress.clear();
 
   if (!o.quiet) {
@@ -264,7 +269,7 @@ void decompress_one(const Options& o, const std::string& input) {
     restored = file.size();
   }
   out.commit();
-  if (o.remove_input) remove_input(input, output);
+  if (o.remove_input && !out.is_direct()) remove_input(input, output);
   progress.clear();
   if (!o.quiet && o.verbose > 0)
     std::fprintf(stderr, "%s: %llu bytes%s%s\n", display(input).c_str(),
@@ -362,6 +367,11 @@ void info_one(const Options& o, const std::string& input, Json* json) {
 }  // namespace
 
 int run_compress(const Options& o) {
+  // Archives written back to back on stdout would not decode: the format ends at its trailer.
+  if ((o.to_stdout || o.output == "-") && o.inputs.size() > 1)
+    throw Error(ErrorCode::kUsageBadArgument, "compressing " + std::to_string(o.inputs.size()) +
+                                                  " inputs to standard output would give one "
+                                                  "stream that does not decode; give one input");
   return for_each_input(o, [&](const std::string& input) { compress_one(o, input); });
 }
 

@@ -23,6 +23,7 @@ constexpr const char* kExitCodes = R"(Exit status:
   4  model error (the archive needs a model that is missing or different)
   5  unsupported input
   6  usage error (bad arguments, binary data to a terminal)
+  70  internal error (out of memory, cannot start threads)
   130, 143  interrupted by SIGINT or SIGTERM (no partial output is left behind)
 With several files, mbz goes on after a failure and exits with the first failure's status.)";
 
@@ -59,7 +60,8 @@ void add_common(CLI::App* cmd, mbz::cli::Options& o) {
   cmd->add_flag("-q,--quiet", o.quiet, "Print nothing but errors");
   cmd->add_flag("-v,--verbose", o.verbose, "Print more detail (repeatable)");
   cmd->add_option("-T,--threads", o.threads,
-                  "Threads (default: all cores); never changes the output");
+                  "Threads, 1 to 1024 (default: all cores); never changes the output")
+      ->check(CLI::Range(1, 1024));
 }
 
 // How io/ reads inputs: shared by compress and score.
@@ -163,11 +165,21 @@ int main(int argc, char** argv) {
     o.chunk_size = parse_chunk_size(chunk_size);
     if (o.to_stdout && !o.output.empty())
       throw mbz::Error(mbz::ErrorCode::kUsageBadArgument, "-c and -o exclude each other");
-    if (compress->parsed()) return mbz::cli::run_compress(o);
-    if (decompress->parsed()) return mbz::cli::run_decompress(o);
-    if (info->parsed()) return mbz::cli::run_info(o);
-    if (score->parsed()) return mbz::cli::run_score(o);
-    if (train->parsed()) return mbz::cli::run_train(train_command);
+    int status = static_cast<int>(mbz::ErrorBand::kUsage);
+    if (compress->parsed())
+      status = mbz::cli::run_compress(o);
+    else if (decompress->parsed())
+      status = mbz::cli::run_decompress(o);
+    else if (info->parsed())
+      status = mbz::cli::run_info(o);
+    else if (score->parsed())
+      status = mbz::cli::run_score(o);
+    else if (train->parsed())
+      status = mbz::cli::run_train(train_command);
+    // Results on stdout that did not all arrive (disk full, closed pipe) are a failure.
+    if (std::fflush(stdout) != 0 || std::ferror(stdout))
+      throw mbz::Error(mbz::ErrorCode::kIoWrite, "stdout: write failed");
+    return status;
   } catch (const mbz::Error& e) {
     std::fprintf(stderr, "mbz: %s: %s\n", mbz::band_name(e.band()), e.what());
     return static_cast<int>(e.band());
@@ -175,5 +187,4 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mbz: internal error: %s\n", e.what());
     return 70;
   }
-  return static_cast<int>(mbz::ErrorBand::kUsage);
 }

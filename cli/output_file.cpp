@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 
@@ -44,9 +45,27 @@ OutputFile::OutputFile(const std::string& path, bool force) : path_(path) {
   struct stat st;
   if (stat(path.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) throw Error(ErrorCode::kIoOpen, path + ": is a directory");
+    if (!S_ISREG(st.st_mode)) {
+      // A device or a pipe (-o /dev/null): written through, never replaced by a file.
+      file_ = std::fopen(path.c_str(), "wb");
+      if (!file_) throw Error(ErrorCode::kIoOpen, io_message(path, "cannot open"));
+      writer_ = std::make_unique<FileWriter>(file_, path);
+      direct_ = true;
+      return;
+    }
     if (!force) throw Error(ErrorCode::kIoExists, path + ": already exists; use -f to overwrite");
+    // A symbolic link to a file: replace the file it points to, and keep the link.
+    struct stat link;
+    if (lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+      char* target = realpath(path.c_str(), nullptr);
+      if (!target) throw Error(ErrorCode::kIoOpen, io_message(path, "cannot resolve link"));
+      target_ = target;
+      std::free(target);
+    }
   }
-  temp_ = path + ".mbz-tmpXXXXXX";
+  force_ = force;
+  if (target_.empty()) target_ = path;
+  temp_ = target_ + ".mbz-tmpXXXXXX";
   if (temp_.size() >= sizeof g_temp_path) throw Error(ErrorCode::kIoOpen, path + ": path too long");
   // mkstemp fills in the handler's own copy, which is armed first: a signal that comes
   // while the file is being created still finds its name.
@@ -74,6 +93,10 @@ OutputFile::OutputFile(const std::string& path, bool force) : path_(path) {
 
 OutputFile::~OutputFile() {
   if (file_ == stdout || committed_) return;
+  if (direct_) {
+    std::fclose(file_);
+    return;
+  }
   unlink(temp_.c_str());  // before disarming the handler, so that no signal can leave it
   g_temp_active = 0;
   if (file_) std::fclose(file_);
@@ -85,8 +108,17 @@ void OutputFile::commit() {
   const int rc = std::fclose(file_);
   file_ = nullptr;
   if (rc != 0) throw Error(ErrorCode::kIoWrite, io_message(path_, "write failed"));
-  if (std::rename(temp_.c_str(), path_.c_str()) != 0)
-    throw Error(ErrorCode::kIoWrite, io_message(path_, "cannot rename into place"));
+  if (direct_) {
+    committed_ = true;
+    return;
+  }
+  // Without -f, a file that appeared at the output path meanwhile is not replaced either.
+  const int moved =
+      force_ ? std::rename(temp_.c_str(), target_.c_str())
+             : renameat2(AT_FDCWD, temp_.c_str(), AT_FDCWD, target_.c_str(), RENAME_NOREPLACE);
+  if (moved != 0 && errno == EEXIST)
+    throw Error(ErrorCode::kIoExists, path_ + ": appeared while writing; use -f to overwrite");
+  if (moved != 0) throw Error(ErrorCode::kIoWrite, io_message(path_, "cannot rename into place"));
   committed_ = true;
   g_temp_active = 0;
 }
@@ -105,7 +137,10 @@ std::FILE* open_input(const std::string& path) {
 std::optional<uint64_t> regular_file_size(std::FILE* file) {
   struct stat st;
   if (fstat(fileno(file), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
-  return static_cast<uint64_t>(st.st_size);
+  // Standard input may be a file that something already read partway.
+  const off_t at = lseek(fileno(file), 0, SEEK_CUR);
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  return at > 0 && static_cast<uint64_t>(at) <= size ? size - static_cast<uint64_t>(at) : size;
 }
 
 bool is_terminal(std::FILE* file) {

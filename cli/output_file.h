@@ -27,11 +27,16 @@ class OutputFile {
 
   Writer& writer() { return *writer_; }
   bool is_stdout() const { return file_ == stdout; }
+  // True for a device or pipe written through (-o /dev/null): --rm must not apply.
+  bool is_direct() const { return direct_; }
   // Flushes, closes and renames into place.
   void commit();
 
  private:
   std::string path_, temp_;
+  std::string target_;   // where the temporary file is renamed to: path_, or its link's target
+  bool force_ = false;   // replace a file that exists at commit time
+  bool direct_ = false;  // a device or pipe, written through without a temporary file
   std::FILE* file_ = nullptr;
   std::unique_ptr<FileWriter> writer_;
   bool committed_ = false;

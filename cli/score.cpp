@@ -48,12 +48,14 @@ std::vector<std::string> collect_files(const std::vector<std::string>& paths) {
 
 std::vector<uint8_t> read_all(const std::string& path) {
   std::FILE* file = open_input(path);
+  // Closed on every path out, errors included.
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> owner(file == stdin ? nullptr : file,
+                                                        &std::fclose);
   std::vector<uint8_t> data;
   FileReader reader(file, path == "-" ? "stdin" : path);
   std::vector<uint8_t> block(1 << 20);
   for (size_t n; (n = reader.read(block)) > 0;)
     data.insert(data.end(), block.begin(), block.begin() + n);
-  if (file != stdin) std::fclose(file);
   return data;
 }
 

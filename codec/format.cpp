@@ -49,8 +49,9 @@ const char* modality_name(uint8_t modality) {
 std::vector<uint8_t> serialize_header(const Header& h) {
   if (h.model.name.empty() || h.model.name.size() > kMaxModelName)
     format_error(ErrorCode::kUsageBadArgument, "model name must be 1 to 64 bytes");
-  if (h.params.size() > 0xFFFF)
-    format_error(ErrorCode::kUsageBadArgument, "transform parameters exceed 65535 bytes");
+  if (h.params.size() > kMaxHeaderParams)
+    format_error(ErrorCode::kUsageBadArgument,
+                 "transform parameters exceed " + std::to_string(kMaxHeaderParams) + " bytes");
   if (h.chunk_log < kMinChunkLog || h.chunk_log > kMaxChunkLog)
     format_error(ErrorCode::kUsageBadArgument, "chunk size must be 2^10 to 2^26 bytes");
   std::vector<uint8_t> out(kMagic.begin(), kMagic.end());

@@ -18,6 +18,8 @@ inline constexpr uint8_t kFormatVersion = 1;
 inline constexpr uint64_t kUnknownSize = ~uint64_t{0};
 inline constexpr int kMinChunkLog = 10, kMaxChunkLog = 26, kDefaultChunkLog = 20;
 inline constexpr size_t kMaxModelName = 64;
+// The header size (41 + P + N) is a 16-bit field, so parameters can take at most this much.
+inline constexpr size_t kMaxHeaderParams = 0xFFFF - 41 - kMaxModelName;
 inline constexpr uint8_t kMaxModality = 3;
 inline constexpr size_t kChunkHeaderSize = 13;
 inline constexpr uint8_t kEndMarker = 0xFF;

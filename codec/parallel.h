@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <exception>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -29,7 +30,13 @@ void parallel_for(unsigned threads, size_t n, Job job) {
     }
   };
   std::vector<std::thread> pool;
-  for (unsigned slot = 1; slot < threads; ++slot) pool.emplace_back(run, slot);
+  for (unsigned slot = 1; slot < threads; ++slot) {
+    try {
+      pool.emplace_back(run, slot);
+    } catch (const std::system_error&) {
+      break;  // no more threads to be had: those started and this one share the work
+    }
+  }
   run(0);
   for (auto& thread : pool) thread.join();
   for (auto& e : errors)

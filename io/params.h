@@ -9,11 +9,12 @@
 #include <vector>
 
 #include "codec/error.h"
+#include "codec/format.h"
 
 namespace mbz::io {
 
-// Transform parameters are stored in the archive header with a 16-bit length.
-inline constexpr size_t kMaxParamsSize = 65535;
+// Transform parameters live in the archive header, whose whole size is a 16-bit field.
+inline constexpr size_t kMaxParamsSize = kMaxHeaderParams;
 
 class ParamWriter {
  public:

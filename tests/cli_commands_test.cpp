@@ -596,3 +596,35 @@ TEST_F(CliTest, EdgeContentsRoundTrip) {
 }
 
 }  // namespace
+
+namespace {
+
+using namespace mbz::cli_test;
+namespace fs = std::filesystem;
+
+// Outputs that are not plain files: a device is written through and never replaced (and
+// --rm then keeps the input, since nothing was kept), a symbolic link keeps pointing at
+// the file it names, and several archives are never run together on stdout.
+TEST_F(CliTest, DevicesLinksAndSeveralInputsToStdout) {
+  const std::string data = text_bytes(3000, 21);
+  put("t", data);
+  const Result null = mbz("compress -q --rm -o /dev/null t");
+  ASSERT_EQ(null.code(), 0) << null;
+  EXPECT_TRUE(fs::is_character_file("/dev/null"));
+  EXPECT_EQ(get("t"), data);
+
+  put("real.mbz", "old");
+  fs::create_symlink("real.mbz", at("link.mbz"));
+  const Result link = mbz("compress -q -f -o link.mbz t");
+  ASSERT_EQ(link.code(), 0) << link;
+  EXPECT_TRUE(fs::is_symlink(at("link.mbz")));
+  EXPECT_EQ(get("real.mbz").substr(0, 4), "\x89MBZ");
+
+  put("u", data);
+  const Result two = mbz("compress -c t u");
+  EXPECT_EQ(two.code(), 6) << two;
+  EXPECT_EQ(two.out, "");
+  EXPECT_NE(two.err.find("give one input"), std::string::npos) << two.err;
+}
+
+}  // namespace
