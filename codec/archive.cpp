@@ -248,6 +248,11 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
                               (ZSTD_isError(got) ? ZSTD_getErrorName(got)
                                                  : "decodes to " + std::to_string(got) + " bytes") +
                               ")");
+            // FORMAT.md: exactly one frame (ZSTD_decompress would also take several).
+            if (ZSTD_findFrameCompressedSize(payload[k].data(), payload[k].size()) !=
+                payload[k].size())
+              throw Error(ErrorCode::kCorruptChunk, chunk_where(index + k, info[k].offset) +
+                                                        ": zstd payload is not exactly one frame");
             break;
           }
           case ChunkMethod::kModel:

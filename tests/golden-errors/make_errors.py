@@ -75,6 +75,12 @@ cases = {
     "raw-size-zero": patch(BASE, c[0] + 1, struct.pack("<I", 0)),
     "stored-size-mismatch": patch(BASE, c[0] + 5, struct.pack("<I", 2047)),
     "zstd-payload-too-large": patch(BASE, c[1] + 5, struct.pack("<I", 2048)),
+    # chunk 1's zstd frame followed by an empty skippable frame: FORMAT.md allows one frame
+    "zstd-two-frames": BASE[: c[1] + 5]
+    + struct.pack("<I", struct.unpack_from("<I", BASE, c[1] + 5)[0] + 8)
+    + BASE[c[1] + 9 : c[2]]
+    + struct.pack("<II", 0x184D2A50, 0)
+    + BASE[c[2] :],
     "short-chunk-not-last": patch(BASE, c[1] + 1, struct.pack("<I", 2000)),
     "chunks-swapped": BASE[: c[2]] + BASE[c[3] : c[4]] + BASE[c[2] : c[3]] + BASE[c[4] :],
     "chunk-dropped": BASE[: c[3]] + BASE[c[4] :],
