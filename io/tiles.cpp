@@ -104,9 +104,9 @@ void tiles_from_raster(const TileGeometry& g, std::span<const uint8_t> raster,
 }
 
 std::vector<uint8_t> tiles_from_raster(const TileGeometry& g, std::span<const uint8_t> raster) {
-  check_sizes(g, raster.size(), raster.size());
+  check_sizes(g, raster.size(), raster.size());  // before allocating what a bad size asks for
   std::vector<uint8_t> out(raster.size());
-  walk<true>(g, raster.data(), out.data());
+  tiles_from_raster(g, raster, out);
   return out;
 }
 
@@ -117,9 +117,9 @@ void raster_from_tiles(const TileGeometry& g, std::span<const uint8_t> tiles,
 }
 
 std::vector<uint8_t> raster_from_tiles(const TileGeometry& g, std::span<const uint8_t> tiles) {
-  check_sizes(g, tiles.size(), tiles.size());
+  check_sizes(g, tiles.size(), tiles.size());  // before allocating what a bad size asks for
   std::vector<uint8_t> out(tiles.size());
-  walk<false>(g, tiles.data(), out.data());
+  raster_from_tiles(g, tiles, out);
   return out;
 }
 
