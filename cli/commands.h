@@ -37,6 +37,8 @@ struct Options {
   bool json = false;
   // score with a float checkpoint (--model PATH): window stride in bytes; 0: disjoint windows
   int64_t stride = 0;
+  int64_t window = 0;          // ... window in bytes; 0: the model's context
+  std::string device = "cpu";  // ... cpu or cuda
 };
 
 // The io/ options that compress and score share; throws kUsageBadArgument for a bad --as.

@@ -148,6 +148,10 @@ int main(int argc, char** argv) {
   score->add_option("--stride", o.stride,
                     "(checkpoint) windows of the model's context advance by this many bytes and "
                     "score only their last ones (default: disjoint windows)");
+  score->add_option("--window", o.window,
+                    "With a checkpoint: window in bytes, at most its context (default: its context)");
+  score->add_option("--device", o.device, "With a checkpoint: cpu or cuda (default cpu)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   score->add_option("--chunk-size", chunk_size, "Chunk size the model restarts at (default 1M)");
   score->add_flag("--json", o.json, "Print JSON");
   add_reading(score, o);

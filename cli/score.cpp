@@ -128,7 +128,7 @@ int run_score(const Options& o) {
   // of its context (--stride for overlapping ones); built-in models as compression would.
   std::unique_ptr<model::FloatScorer> network;
   if (!o.model.empty() && is_checkpoint(o.model))
-    network = std::make_unique<model::FloatScorer>(o.model);
+    network = std::make_unique<model::FloatScorer>(o.model, o.device);
   const ModelFactory& model = o.model.empty() || network ? default_model() : model_by_name(o.model);
   const std::string model_name = network ? o.model : model.identity().name;
   const unsigned threads =
@@ -145,7 +145,9 @@ int run_score(const Options& o) {
     json.field("kind", "float-checkpoint")
         .field("step", static_cast<uint64_t>(network->step()))
         .field("context_bytes", static_cast<uint64_t>(network->context_bytes()))
-        .field("stride", static_cast<uint64_t>(o.stride));
+        .field("stride", static_cast<uint64_t>(o.stride))
+        .field("window", static_cast<uint64_t>(network->window(o.window)))
+        .field("device", o.device);
   else
     json.field("id", model.identity().id_hex());
   json.end_object();
@@ -160,7 +162,7 @@ int run_score(const Options& o) {
       const io::Units units = io::units(flat.modality, flat.params);
       // The model codes the stream; the parameters are stored as they are (8 bits a byte).
       Sum one{1, data.size(), units.subpixels, units.samples,
-              (network ? network->bits(flat.stream, static_cast<int>(flat.modality), o.stride)
+              (network ? network->bits(flat.stream, static_cast<int>(flat.modality), o.stride, o.window)
                        : model_bits(model, flat.stream, o.chunk_size, threads, models)) +
                   8.0 * flat.params.size()};
       const char* modality = io::modality_name(flat.modality);

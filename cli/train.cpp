@@ -133,6 +133,14 @@ CLI::App* add_train_command(CLI::App& app, TrainCommand& c) {
   cmd->add_flag("--no-optimizer-state", c.no_optimizer_state,
                 "Checkpoints without AdamW moments (a third of the size; resuming restarts "
                 "the moments at zero)");
+  cmd->add_flag("--bf16-weights", c.bf16_weights,
+                "Store weights in bfloat16 (half the size; for moving a model between machines)");
+  cmd->add_option("--peak-tflops", c.peak_tflops,
+                  "Device peak in TFLOP/s for the MFU figure (default on cuda: 989.4, the dense "
+                  "bf16 peak of an H100 or H200 SXM)");
+  cmd->add_option("--time-limit", c.time_limit,
+                  "Stop with a checkpoint after this many seconds; the schedule stays that of "
+                  "--steps, so --resume continues it");
   cmd->add_flag("-q,--quiet", c.quiet, "Print nothing but errors");
   return cmd;
 }
@@ -154,6 +162,9 @@ int run_train(const TrainCommand& c) {
   o.out_dir = c.out;
   o.resume = c.resume;
   o.save_optimizer = !c.no_optimizer_state;
+  o.bf16_weights = c.bf16_weights;
+  o.time_limit = c.time_limit;
+  o.peak_flops = 1e12 * (c.peak_tflops > 0 ? c.peak_tflops : c.device == "cuda" ? 989.4 : 0);
   // Fail on a bad --config now, not after loading hundreds of megabytes.
   if (c.resume.empty()) model::load_config(c.config);
   const model::Corpus train_data = load_corpus(c.data, c.max_bytes, c.quiet);
@@ -169,7 +180,7 @@ int run_train(const TrainCommand& c) {
   if (fresh)
     std::fprintf(csv,
                  "step,lr,train_bpb,valid_raw_bpb,valid_text_bpb,valid_image_bpb,valid_audio_bpb,"
-                 "bytes_per_second,seconds_left\n");
+                 "bytes_per_second,seconds_left,model_tflops,mfu\n");
   bool first = true;
   const std::string last = model::train(o, train_data, valid_data, [&](const model::Progress& p) {
     if (first && !c.quiet)
@@ -181,7 +192,8 @@ int run_train(const TrainCommand& c) {
     std::fprintf(csv, "%lld,%.6g,%.5f", static_cast<long long>(p.step), p.lr, p.train_bpb);
     for (double v : p.valid_bpb)
       std::isnan(v) ? std::fprintf(csv, ",") : std::fprintf(csv, ",%.5f", v);
-    std::fprintf(csv, ",%.0f,%.0f\n", p.bytes_per_second, p.seconds_left);
+    std::fprintf(csv, ",%.0f,%.0f,%.3f,%.4f\n", p.bytes_per_second, p.seconds_left,
+                 p.flops_per_second / 1e12, p.mfu);
     std::fflush(csv);
     if (c.quiet) return;
     std::string valid;
@@ -189,9 +201,13 @@ int run_train(const TrainCommand& c) {
       if (p.evaluated && !std::isnan(p.valid_bpb[m]))
         valid += std::string("  valid ") + kModalityNames[m] + " " +
                  std::to_string(p.valid_bpb[m]).substr(0, 5);
-    std::fprintf(stderr, "step %lld/%lld  lr %.2e  train %.4f bpb%s  %.1f KB/s  left %s%s%s\n",
+    char mfu[32] = "";
+    if (p.mfu > 0) std::snprintf(mfu, sizeof mfu, " (%.1f%% MFU)", 100 * p.mfu);
+    std::fprintf(stderr,
+                 "step %lld/%lld  lr %.2e  train %.4f bpb%s  %.1f KB/s  %.2f TFLOP/s%s  left %s%s%s\n",
                  static_cast<long long>(p.step), static_cast<long long>(p.steps), p.lr, p.train_bpb,
-                 valid.c_str(), p.bytes_per_second / 1e3, duration(p.seconds_left).c_str(),
+                 valid.c_str(), p.bytes_per_second / 1e3, p.flops_per_second / 1e12, mfu,
+                 duration(p.seconds_left).c_str(),
                  p.checkpoint.empty() ? "" : "  saved ", p.checkpoint.c_str());
   });
   std::fclose(csv);

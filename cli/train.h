@@ -24,6 +24,11 @@ struct TrainCommand {
   double lr = 2e-3;
   uint64_t seed = 1;
   bool no_optimizer_state = false;
+  bool bf16_weights = false;  // --bf16-weights
+  // --peak-tflops: the device's dense bf16 peak for MFU; 0 on CUDA means 989.4, the H100 and
+  // H200 SXM figure; MFU is not reported on the CPU unless given.
+  double peak_tflops = 0;
+  double time_limit = 0;  // --time-limit SECONDS
   bool quiet = false;
 };
 

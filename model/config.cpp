@@ -1,5 +1,6 @@
 // Config presets, checks and the flat JSON form used by config files and checkpoints.
 #include <cctype>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -119,6 +120,18 @@ std::string Config::to_json() const {
   return s.str();
 }
 
+double Config::forward_flops_per_byte(int64_t window) const {
+  const double p = double(patch), dg = double(global_width), dl = double(local_width);
+  const double k = std::ceil(double(window) / p), r = double(mlp_ratio);
+  // One block of width D: qkv and out (4 D^2), MLP (2 r D^2); attention scores and the
+  // weighted sum over, on average, half the causal context: 2 * 2 * (n / 2) * D.
+  auto block = [&](double d, double n) { return 2 * (4 + 2 * r) * d * d + 2 * n * d; };
+  const double global = double(global_layers) * block(dg, k) / p;  // once per patch
+  const double local = double(local_layers) * block(dl, p);
+  const double glue = 2 * (dg / p) * dl + 2 * dl * double(kByteValues);  // projection, head
+  return global + local + glue;
+}
+
 Config preset(const std::string& name) {
   Config c;
   c.name = name;
@@ -128,9 +141,9 @@ Config preset(const std::string& name) {
   } else if (name == "small") {  // ~3.6M parameters, 8 KiB context: a 2-core CPU
     c.patch = 8, c.global_width = 256, c.global_layers = 4, c.global_heads = 4;
     c.local_width = 128, c.local_layers = 2, c.local_heads = 4, c.context = 1024;
-  } else if (name == "base") {  // ~28M parameters (~110 MB fp32), 16 KiB context: one GPU
+  } else if (name == "base") {  // ~30M parameters (~60 MB bf16), 32 KiB context: one GPU
     c.patch = 8, c.global_width = 512, c.global_layers = 8, c.global_heads = 8;
-    c.local_width = 256, c.local_layers = 3, c.local_heads = 4, c.context = 2048;
+    c.local_width = 256, c.local_layers = 3, c.local_heads = 4, c.context = 4096;
   } else {
     throw Error(
         ErrorCode::kUsageBadArgument,

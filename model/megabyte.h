@@ -42,6 +42,9 @@ struct Config {
   std::string activation = "relu2";  // "relu2" (max(x,0)^2) or "gelu" (tanh approximation)
 
   int64_t context_bytes() const { return context * patch; }
+  // Forward-pass FLOPs per byte (matrix products and attention; a multiply-add is 2) for
+  // windows of `window` bytes: what MFU figures count. Training costs about 3 times this.
+  double forward_flops_per_byte(int64_t window) const;
   // Throws mbz::Error (kUsageBadArgument) naming the field that is out of range.
   void validate() const;
   // A flat JSON object with every field, readable by config_from_json.
@@ -49,7 +52,7 @@ struct Config {
 };
 
 // "tiny" (tests: trains in seconds), "small" (fast on a 2-core CPU, 8 KiB context),
-// "base" (GPU, ~28M parameters, 16 KiB context). Throws kUsageBadArgument for other names.
+// "base" (GPU, ~30M parameters, 32 KiB context). Throws kUsageBadArgument for other names.
 Config preset(const std::string& name);
 // A JSON object of Config fields; missing fields keep the defaults, unknown ones are an error.
 Config config_from_json(const std::string& json);

@@ -41,12 +41,17 @@ std::string FloatScorer::config_json() const {
   return impl_->model->config.to_json();
 }
 
-double FloatScorer::bits(std::span<const uint8_t> stream, int modality, int64_t stride) {
+int64_t FloatScorer::window(int64_t requested) const {
+  return requested > 0 ? std::min(requested, context_bytes()) : context_bytes();
+}
+
+double FloatScorer::bits(std::span<const uint8_t> stream, int modality, int64_t stride,
+                         int64_t window_bytes) {
   const int64_t n = static_cast<int64_t>(stream.size());
   if (n == 0) return 0;
   if (modality < 0 || modality > 3)
     throw Error(ErrorCode::kUsageBadArgument, "score: modality " + std::to_string(modality));
-  const int64_t context = context_bytes();
+  const int64_t context = window(window_bytes);
   if (stride <= 0 || stride > context) stride = context;
   const int64_t len = std::min(n, context);  // every window has this length
 
@@ -74,10 +79,9 @@ double FloatScorer::bits(std::span<const uint8_t> stream, int modality, int64_t 
       scored[i].narrow(0, win.from - win.start, win.end - win.from).fill_(true);
     }
     const torch::Tensor x = bytes.to(torch::kLong).to(impl_->device);
-    const torch::Tensor logp = torch::log_softmax(
-        impl_->model->forward(x, torch::full({b}, int64_t(modality), x.options()))
-            .to(torch::kFloat),
-        -1);  // [b, len, 256]
+    const torch::Tensor logits =
+        impl_->model->forward(x, torch::full({b}, int64_t(modality), x.options()));
+    const torch::Tensor logp = torch::log_softmax(logits.to(torch::kFloat), -1);  // [b, len, 256]
     const torch::Tensor picked = logp.gather(2, x.unsqueeze(2)).squeeze(2).to(torch::kCPU);
     nats -= picked.masked_select(scored).to(torch::kDouble).sum().item<double>();
   }

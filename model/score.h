@@ -23,8 +23,12 @@ class FloatScorer {
   // probabilities. Read in windows of the model's context C. stride 0 or >= C: disjoint
   // windows, each starting from the modality's start patch. stride S < C: the paper's
   // strided scoring: windows of C bytes advance by S and score only their last S bytes, so
-  // every byte past the first window sees at least C - S bytes of context.
-  double bits(std::span<const uint8_t> stream, int modality, int64_t stride = 0);
+  // every byte past the first window sees at least C - S bytes of context. window W > 0
+  // (at most C) reads in windows of W bytes instead of C, to measure what context buys.
+  double bits(std::span<const uint8_t> stream, int modality, int64_t stride = 0,
+              int64_t window = 0);
+  // The window bits() reads with for a requested `window` (0: the context).
+  int64_t window(int64_t requested) const;
 
   int64_t context_bytes() const;
   int64_t step() const;  // training steps of the checkpoint

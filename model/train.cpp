@@ -217,6 +217,8 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
     c.train_json = train_json(o);
     c.step = at;
     c.tensors = model_tensors(model);
+    if (o.bf16_weights)
+      for (NamedTensor& t : c.tensors) t.tensor = t.tensor.detach().to(torch::kBFloat16);
     if (o.save_optimizer) optimizer.save(c.tensors);
     char name[32];
     std::snprintf(name, sizeof name, "step-%08lld.mbzm", static_cast<long long>(at));
@@ -225,6 +227,7 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
     return path;
   };
 
+  const double flops_per_byte = model->config.forward_flops_per_byte(window);
   Progress p;
   p.steps = o.steps;
   p.parameters = model->parameter_count();
@@ -251,15 +254,20 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     p.bytes_per_second = (p.step - first) * o.batch * window / std::max(seconds, 1e-9);
+    p.flops_per_second = 3 * flops_per_byte * p.bytes_per_second;
+    p.mfu = o.peak_flops > 0 ? p.flops_per_second / o.peak_flops : 0;
     p.seconds_left = seconds / (p.step - first) * (o.steps - p.step);
     p.evaluated = (o.eval_every > 0 && p.step % o.eval_every == 0) || p.step == o.steps;
     p.valid_bpb.fill(std::numeric_limits<double>::quiet_NaN());
     if (p.evaluated && valid_data.bytes() > 0)
       p.valid_bpb = validate(model, o, valid_data, window, device);
     p.checkpoint.clear();
-    if ((o.checkpoint_every > 0 && p.step % o.checkpoint_every == 0) || p.step == o.steps)
+    const bool out_of_time = o.time_limit > 0 && seconds >= o.time_limit;
+    if ((o.checkpoint_every > 0 && p.step % o.checkpoint_every == 0) || p.step == o.steps ||
+        out_of_time)
       p.checkpoint = last = save(p.step);
     if (report) report(p);
+    if (out_of_time) break;
   }
   return last;
 }

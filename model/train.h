@@ -41,6 +41,10 @@ struct TrainOptions {
   std::string out_dir;           // checkpoints go here as step-NNNNNNNN.mbzm
   std::string resume;            // a checkpoint to continue from
   bool save_optimizer = true;    // keep AdamW moments in checkpoints (3x the size)
+  bool bf16_weights = false;     // store weights in bfloat16: half the size, for moving models
+  double peak_flops = 0;         // the device's peak FLOP/s, for MFU; 0: not reported
+  double time_limit = 0;  // stop (with a checkpoint) after this many seconds; the schedule
+                          // stays that of `steps`, so --resume continues it; 0: no limit
 };
 
 struct Progress {
@@ -51,6 +55,8 @@ struct Progress {
   std::array<double, 4> valid_bpb{};  // per modality; NaN when not measured this step
   bool evaluated = false;             // valid_bpb holds fresh values
   double bytes_per_second = 0;        // training bytes, averaged since the start of this run
+  double flops_per_second = 0;        // model FLOP/s (3x the forward pass's), same average
+  double mfu = 0;                     // flops_per_second / peak_flops; 0 when no peak given
   double seconds_left = 0;
   int64_t parameters = 0;
   std::string checkpoint;  // the file written at this step, if any
