@@ -9,6 +9,7 @@
 #include <map>
 #include <random>
 #include <sstream>
+#include <vector>
 
 #include "codec/error.h"
 #include "model/checkpoint.h"
@@ -106,7 +107,7 @@ struct Batch {
   torch::Tensor modality;  // [B] int64
 };
 
-// Batch `step` of the run: random windows, modalities drawn by weight. Depends only on
+// Batch `step` of the run: random windows, modalities by weight (stratified). Depends only on
 // (seed, step), so resumed runs see the same batches.
 Batch sample_batch(const TrainOptions& o, const Corpus& corpus, int64_t window, int64_t step) {
   std::seed_seq seq{uint32_t(o.seed), uint32_t(o.seed >> 32), uint32_t(step), uint32_t(step >> 32)};
@@ -121,13 +122,22 @@ Batch sample_batch(const TrainOptions& o, const Corpus& corpus, int64_t window, 
     throw Error(ErrorCode::kUsageBadArgument,
                 "train: no modality with weight > 0 has a window's worth of data (" +
                     std::to_string(window) + " bytes)");
-  torch::Tensor bytes = torch::empty({o.batch, window}, torch::kUInt8);
-  torch::Tensor modality = torch::empty({o.batch}, torch::kLong);
-  for (int64_t b = 0; b < o.batch; ++b) {
+  // Stratified: each modality gets floor(batch * weight share) windows, and the rest are
+  // drawn by weight, so a small batch does not swing between all-text and all-audio steps.
+  std::vector<size_t> modalities;
+  for (size_t m = 0; m < 4; ++m)
+    modalities.insert(modalities.end(), size_t(std::floor(double(o.batch) * w[m] / sum)), m);
+  while (int64_t(modalities.size()) < o.batch) {
     double u = uniform(rng) * sum;
     size_t m = 0;
     while (m < 3 && (u >= w[m] || w[m] == 0)) u -= w[m++];
     while (w[m] == 0) --m;  // rounding at the top end
+    modalities.push_back(m);
+  }
+  torch::Tensor bytes = torch::empty({o.batch, window}, torch::kUInt8);
+  torch::Tensor modality = torch::empty({o.batch}, torch::kLong);
+  for (int64_t b = 0; b < o.batch; ++b) {
+    const size_t m = modalities[b];
     const std::vector<uint8_t>& s = corpus.streams[m];
     const uint64_t start = rng() % (s.size() - window + 1);
     std::memcpy(bytes[b].data_ptr(), s.data() + start, window);
