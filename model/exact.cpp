@@ -1,0 +1,468 @@
+// The integer-exact engine (model/EXACT.md): quantization of a float model, the full pass
+// of the encoder and the cached decoder. Shapes as in model/megabyte.cpp; "int8" tensors
+// hold integers in [-127, 127] as float32 (the matrix product's operand type), "int64"
+// tensors are torch::kLong.
+#include "model/exact.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+
+#include "codec/error.h"
+#include "model/torch_compat.h"
+
+namespace mbz::model {
+
+namespace {
+
+using torch::Tensor;
+
+// floor((a + 2^(bits-1)) / 2^bits): a / 2^bits rounded half up.
+Tensor round_shift(const Tensor& a, int bits) {
+  return torch::div(a + (int64_t(1) << (bits - 1)), int64_t(1) << bits, "floor");
+}
+
+// a / b rounded half up, b > 0.
+Tensor div_round(const Tensor& a, const Tensor& b) {
+  return torch::div(2 * a + b, 2 * b, "floor");
+}
+
+Tensor to_int8(const Tensor& a) {
+  return a.clamp(-127, 127).to(torch::kFloat);
+}
+
+// a [..., M, K] times b [..., K, N], both int8: the exact int64 product. The shared
+// dimension is cut into pieces of kExactChunk, so every partial sum of a piece is an
+// integer of magnitude < 2^24 and float32 represents it exactly in any summation order.
+Tensor exact_matmul(const Tensor& a, const Tensor& b) {
+  const int64_t k = a.size(-1);
+  Tensor sum;
+  for (int64_t i = 0; i < k; i += kExactChunk) {
+    const int64_t n = std::min(kExactChunk, k - i);
+    const Tensor part = torch::matmul(a.narrow(-1, i, n), b.narrow(-2, i, n)).to(torch::kLong);
+    sum = sum.defined() ? sum + part : part;
+  }
+  return sum;
+}
+
+// x [..., I] int8 through an ExactLinear: the int64 product times the multiplier, before
+// the shift (callers shift for their destination).
+Tensor linear(const Tensor& x, const ExactLinear& l) {
+  return exact_matmul(x, l.weight.t()) * l.mult;
+}
+
+Tensor to_residual(const Tensor& x, const ExactLinear& l) {
+  return round_shift(linear(x, l), kMultBits);
+}
+
+Tensor add_residual(const Tensor& r, const Tensor& delta) {
+  return (r + delta).clamp(-kResidualMax, kResidualMax);
+}
+
+// floor(sqrt(n)) of int64 n >= 0, exactly: a double estimate within one of the answer,
+// then integer corrections (so the float sqrt's last bit does not matter).
+Tensor isqrt(const Tensor& n) {
+  Tensor q = torch::sqrt(n.to(torch::kDouble)).floor().to(torch::kLong);
+  for (int i = 0; i < 2; ++i) {
+    q = q - (q * q > n).to(torch::kLong);
+    q = q + ((q + 1) * (q + 1) <= n).to(torch::kLong);
+  }
+  return q;
+}
+
+// RMSNorm of the residual r [..., D] to int8: r * gain / (isqrt(mean(r^2) + 1) * 2^kNormBits).
+Tensor rms_norm(const Tensor& r, const Tensor& gain) {
+  const Tensor mean = torch::div((r * r).sum(-1, true), r.size(-1), "floor");
+  return to_int8(div_round(r * gain, isqrt(mean + 1) * (int64_t(1) << kNormBits)));
+}
+
+// ReLU^2 after `up`: t = relu(x W^T) rescaled to 2^kReluBits per unit of sqrt(out scale),
+// then t^2 >> 2 kReluBits, at most 127.
+Tensor relu2(const Tensor& x, const ExactLinear& up) {
+  const Tensor t = round_shift(exact_matmul(x, up.weight.t()).clamp_min(0) * up.mult, kMultBits)
+                       .clamp_max(int64_t(1) << (kReluBits + 4));
+  return round_shift(t * t, 2 * kReluBits).clamp_max(127).to(torch::kFloat);
+}
+
+// Softmax-weighted values from integer scores [..., Q, Tk] (int64; keys where `mask` is true
+// are left out) and values v [..., Tk, d] (int8): the int8 attention output [..., Q, d].
+Tensor attend(Tensor scores, const Tensor& mask, const Tensor& v, const ExactBlock& block,
+              const Tensor& table) {
+  constexpr int64_t kFar = int64_t(1) << 40;
+  if (mask.defined()) scores = scores.masked_fill(mask, -kFar);
+  const Tensor delta = (scores.amax(-1, true) - scores).clamp_max(int64_t(1) << 31);
+  Tensor index = torch::div(delta * block.score_mult, int64_t(1) << kMultBits, "floor")
+                     .clamp_max(kAttnLength - 1);
+  if (mask.defined()) index = index.masked_fill(mask, kAttnLength - 1);  // weight 0
+  const Tensor e = table.index_select(0, index.flatten()).view(index.sizes());  // <= 2^12
+  const Tensor total = e.sum(-1, true);  // >= 2^12: the largest score has weight 2^12
+  // Weights of 13 bits times int8 values would overflow float32's exact range in a sum, so
+  // the weights go in as two 7-bit digits.
+  const Tensor high = torch::div(e, 128, "floor").to(torch::kFloat);
+  const Tensor low = torch::remainder(e, 128).to(torch::kFloat);
+  const Tensor num = exact_matmul(high, v) * 128 + exact_matmul(low, v);
+  return to_int8(div_round(num * block.value_mult, total * (int64_t(1) << kMultBits)));
+}
+
+// [B, T, 3D] int64 -> q, k, v as int8 [B, H, T, d].
+std::array<Tensor, 3> split_heads(const Tensor& qkv, int64_t heads) {
+  const int64_t b = qkv.size(0), t = qkv.size(1), d = qkv.size(2) / 3;
+  const Tensor x = to_int8(round_shift(qkv, kMultBits))
+                       .view({b, t, 3, heads, d / heads})
+                       .permute({2, 0, 3, 1, 4});
+  return {x[0], x[1], x[2]};
+}
+
+Tensor merge_heads(const Tensor& y) {  // [B, H, T, d] -> [B, T, H*d]
+  return y.transpose(1, 2).reshape({y.size(0), y.size(2), y.size(1) * y.size(3)});
+}
+
+// Causal self-attention over all of x [B, T, D] (int8) -> int8 [B, T, D]. Queries go in
+// blocks so that the score matrix stays small for long contexts.
+Tensor attention(const Tensor& x, const ExactBlock& block, int64_t heads, const Tensor& table) {
+  constexpr int64_t kQueryBlock = 256;
+  const auto [q, k, v] = split_heads(linear(x, block.qkv), heads);
+  const int64_t t = x.size(1);
+  std::vector<Tensor> out;
+  for (int64_t q0 = 0; q0 < t; q0 += kQueryBlock) {
+    const int64_t n = std::min(kQueryBlock, t - q0), keys = q0 + n;
+    const Tensor scores =
+        exact_matmul(q.narrow(2, q0, n), k.narrow(2, 0, keys).transpose(-2, -1));
+    const Tensor mask =
+        torch::ones({n, keys}, torch::dtype(torch::kBool).device(x.device())).triu(q0 + 1);
+    out.push_back(attend(scores, mask, v.narrow(2, 0, keys), block, table));
+  }
+  return merge_heads(torch::cat(out, 2));
+}
+
+Tensor block_rest(Tensor r, const Tensor& attended, const ExactBlock& block) {
+  r = add_residual(r, to_residual(attended, block.out));
+  return add_residual(r, to_residual(relu2(rms_norm(r, block.norm2), block.up), block.down));
+}
+
+// The stack over r [B, T, D] (int64 residual) -> int8 [B, T, D] after the final norm.
+Tensor stack_forward(const ExactStack& s, Tensor r, const Tensor& table) {
+  for (const ExactBlock& block : s.blocks)
+    r = block_rest(r, attention(rms_norm(r, block.norm1), block, s.heads, table), block);
+  return rms_norm(r, s.norm);
+}
+
+// One new position r [N, 1, D] against the caches -> int8 [N, 1, D].
+Tensor stack_step(const ExactStack& s, Tensor r, std::vector<ExactCache>& caches,
+                  const Tensor& table) {
+  for (size_t i = 0; i < s.blocks.size(); ++i) {
+    const ExactBlock& block = s.blocks[i];
+    ExactCache& c = caches[i];
+    if (c.length >= c.k.size(2))
+      throw Error(ErrorCode::kUsageBadArgument, "exact decoder: the context is full");
+    const auto [q, k, v] = split_heads(linear(rms_norm(r, block.norm1), block.qkv), s.heads);
+    c.k.narrow(2, c.length, 1).copy_(k);
+    c.v.narrow(2, c.length, 1).copy_(v);
+    ++c.length;
+    const Tensor keys = c.k.narrow(2, 0, c.length), values = c.v.narrow(2, 0, c.length);
+    const Tensor scores = exact_matmul(q, keys.transpose(-2, -1));  // [N, H, 1, len]
+    r = block_rest(r, merge_heads(attend(scores, Tensor(), values, block, table)), block);
+  }
+  return rms_norm(r, s.norm);
+}
+
+std::vector<ExactCache> new_caches(const ExactStack& s, int64_t n, int64_t capacity,
+                                   torch::Device device) {
+  std::vector<ExactCache> caches(s.blocks.size());
+  const int64_t width = s.blocks.empty() ? 0 : s.blocks[0].norm1.size(0);
+  for (ExactCache& c : caches) {
+    c.k = torch::zeros({n, s.heads, capacity, width / s.heads}, torch::dtype(torch::kFloat).device(device));
+    c.v = torch::zeros_like(c.k);
+  }
+  return caches;
+}
+
+// Output table weights from the local stack's int8 output [..., Dl] -> [..., 256] int64.
+Tensor output_weights(const ExactModel& m, const Tensor& x) {
+  const Tensor z = round_shift(linear(x, m.head), kMultBits);  // units of 1/kHeadSteps nat
+  const Tensor index = (z.amax(-1, true) - z).clamp_max(kHeadLength - 1);
+  return m.head_table.index_select(0, index.flatten()).view(index.sizes());
+}
+
+Tensor gather_rows(const Tensor& table, const Tensor& ids) {  // ids [...] -> [..., width]
+  std::vector<int64_t> shape(ids.sizes().begin(), ids.sizes().end());
+  shape.push_back(table.size(1));
+  return table.index_select(0, ids.flatten()).view(shape);
+}
+
+// ---- Quantization ----------------------------------------------------------------------
+
+// Largest magnitudes of the activations at every quantized site of one float stack.
+struct StackRanges {
+  struct Block {
+    double norm1 = 0, q = 0, k = 0, v = 0, attended = 0, norm2 = 0, hidden = 0;
+  };
+  std::vector<Block> blocks;
+  double norm = 0;
+};
+
+double max_abs(const Tensor& x) {
+  return x.abs().max().item<double>();
+}
+
+// The float stack's forward pass (as TransformerImpl::forward), noting the ranges.
+Tensor measure_stack(Transformer& stack, Tensor x, StackRanges& ranges) {
+  ranges.blocks.resize(stack->blocks->size());
+  for (size_t i = 0; i < stack->blocks->size(); ++i) {
+    BlockImpl& block = *stack->blocks[i]->as<Block>();
+    StackRanges::Block& r = ranges.blocks[i];
+    const Tensor n1 = block.norm1(x);
+    r.norm1 = std::max(r.norm1, max_abs(n1));
+    const int64_t b = x.size(0), t = x.size(1), d = x.size(2), h = stack->heads;
+    const Tensor qkv = block.attn->qkv(n1).view({b, t, 3, h, d / h}).permute({2, 0, 3, 1, 4});
+    r.q = std::max(r.q, max_abs(qkv[0]));
+    r.k = std::max(r.k, max_abs(qkv[1]));
+    r.v = std::max(r.v, max_abs(qkv[2]));
+    const Tensor y = compat::attention(qkv[0], qkv[1], qkv[2], true).transpose(1, 2).reshape({b, t, d});
+    r.attended = std::max(r.attended, max_abs(y));
+    x = x + block.attn->out(y);
+    const Tensor n2 = block.norm2(x);
+    r.norm2 = std::max(r.norm2, max_abs(n2));
+    const Tensor hidden = torch::relu(block.up(n2)).square();
+    r.hidden = std::max(r.hidden, max_abs(hidden));
+    x = x + block.down(hidden);
+  }
+  const Tensor out = stack->norm(x);
+  ranges.norm = std::max(ranges.norm, max_abs(out));
+  return out;
+}
+
+double scale_of(double range) {
+  return std::max(range, 1e-6) / 127;
+}
+
+int64_t fixed(double value, int bits) {
+  const double v = std::round(value * std::ldexp(1.0, bits));
+  if (!(std::fabs(v) < std::ldexp(1.0, 46)))
+    throw Error(ErrorCode::kModelMismatch, "quantize: a multiplier is out of range (" +
+                                               std::to_string(value) + ")");
+  return static_cast<int64_t>(v);
+}
+
+Tensor long_tensor(const std::vector<int64_t>& v) {
+  return torch::tensor(v, torch::kLong);
+}
+
+// Per output channel int8 weights of w [O, I]; returns the weight scales [O].
+std::vector<double> quantize_weight(const Tensor& w, Tensor& out) {
+  const Tensor scales = w.abs().amax(1).clamp_min(1e-12) / 127;  // [O]
+  out = torch::round(w / scales.unsqueeze(1)).clamp(-127, 127).to(torch::kFloat).contiguous();
+  const Tensor s = scales.to(torch::kDouble).contiguous();
+  return std::vector<double>(s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
+}
+
+// An ExactLinear whose output channel o gets multiplier factor(o) * in_scale * w_scale[o].
+template <typename Factor>
+ExactLinear quantize_linear(const torch::nn::Linear& l, double in_scale, Factor factor, int bits) {
+  ExactLinear q;
+  const std::vector<double> w_scale = quantize_weight(l->weight.detach().cpu().to(torch::kFloat), q.weight);
+  std::vector<int64_t> mult(w_scale.size());
+  for (size_t o = 0; o < mult.size(); ++o)
+    mult[o] = fixed(in_scale * w_scale[o] * factor(o), bits);
+  q.mult = long_tensor(mult);
+  return q;
+}
+
+Tensor quantize_gain(const RMSNorm& norm, double out_scale) {
+  const Tensor w = norm->weight.detach().cpu().to(torch::kDouble).contiguous();
+  std::vector<int64_t> g(w.numel());
+  for (int64_t i = 0; i < w.numel(); ++i) g[i] = fixed(w.data_ptr<double>()[i] / out_scale, kNormBits);
+  return long_tensor(g);
+}
+
+Tensor to_residual_units(const Tensor& x) {
+  return torch::round(x.detach().cpu().to(torch::kDouble) * std::ldexp(1.0, kResidualBits))
+      .clamp(-kResidualMax, kResidualMax)
+      .to(torch::kLong);
+}
+
+ExactStack quantize_stack(Transformer& stack, const StackRanges& ranges) {
+  ExactStack s;
+  s.heads = stack->heads;
+  const double head_width = double(stack->width / stack->heads);
+  for (size_t i = 0; i < ranges.blocks.size(); ++i) {
+    BlockImpl& block = *stack->blocks[i]->as<Block>();
+    const StackRanges::Block& r = ranges.blocks[i];
+    const double s1 = scale_of(r.norm1), sq = scale_of(r.q), sk = scale_of(r.k),
+                 sv = scale_of(r.v), sa = scale_of(r.attended), s2 = scale_of(r.norm2),
+                 sh = scale_of(r.hidden * 1.0);
+    const int64_t d = stack->width;
+    ExactBlock q;
+    q.norm1 = quantize_gain(block.norm1, s1);
+    q.norm2 = quantize_gain(block.norm2, s2);
+    q.qkv = quantize_linear(block.attn->qkv, s1,
+                            [&](size_t o) { return 1 / (o < size_t(d) ? sq : o < size_t(2 * d) ? sk : sv); },
+                            kMultBits);
+    q.score_mult = long_tensor({fixed(sq * sk / std::sqrt(head_width) * kAttnSteps, kMultBits)});
+    q.value_mult = long_tensor({fixed(sv / sa, kMultBits)});
+    q.out = quantize_linear(block.attn->out, sa, [](size_t) { return 1.0; }, kMultBits + kResidualBits);
+    q.up = quantize_linear(block.up, s2, [&](size_t) { return 1 / std::sqrt(sh); }, kMultBits + kReluBits);
+    q.down = quantize_linear(block.down, sh, [](size_t) { return 1.0; }, kMultBits + kResidualBits);
+    s.blocks.push_back(std::move(q));
+  }
+  s.norm = quantize_gain(stack->norm, scale_of(ranges.norm));
+  return s;
+}
+
+Tensor exp_table(int64_t length, int64_t steps, int bits) {
+  std::vector<int64_t> t(length);
+  for (int64_t i = 0; i < length; ++i)
+    t[i] = static_cast<int64_t>(std::llround(std::ldexp(std::exp(-double(i) / steps), bits)));
+  t.back() = 0;  // left-out keys and hopeless bytes weigh nothing
+  return long_tensor(t);
+}
+
+ExactLinear linear_to(const ExactLinear& l, torch::Device d) {
+  return {l.weight.to(d), l.mult.to(d)};
+}
+
+ExactStack stack_to(const ExactStack& s, torch::Device d) {
+  ExactStack out;
+  out.heads = s.heads;
+  out.norm = s.norm.to(d);
+  for (const ExactBlock& b : s.blocks)
+    out.blocks.push_back({b.norm1.to(d), b.norm2.to(d), linear_to(b.qkv, d), linear_to(b.out, d),
+                          linear_to(b.up, d), linear_to(b.down, d), b.score_mult.to(d),
+                          b.value_mult.to(d)});
+  return out;
+}
+
+}  // namespace
+
+ExactModel ExactModel::quantize(Megabyte& model, const Tensor& calibration,
+                                const Tensor& modality) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  const Config& c = model->config;
+  const int64_t b = calibration.size(0), t = calibration.size(1), p = c.patch;
+  const int64_t k = (t + p - 1) / p;
+  // The float forward pass of MegabyteImpl::forward, with the ranges noted on the way.
+  const torch::Device device = model->global_start.device();
+  const Tensor bytes = calibration.to(device), mod = modality.to(device);
+  const Tensor patches = torch::nn::functional::pad(
+                             bytes, torch::nn::functional::PadFuncOptions({0, k * p - t}).value(kPadId))
+                             .view({b, k, p});
+  const Tensor start = model->global_start.index_select(0, mod).unsqueeze(1);
+  const Tensor global_in = torch::cat({start, model->embed_patches(patches.narrow(1, 0, k - 1))}, 1) +
+                           model->global_position.narrow(0, 0, k);
+  StackRanges global_ranges, local_ranges;
+  const Tensor global_out = measure_stack(model->global, global_in, global_ranges);
+  const Tensor local_ids = torch::cat(
+      {torch::full({b, k, 1}, kStartId, patches.options()), patches.narrow(2, 0, p - 1)}, 2);
+  const Tensor local_in =
+      model->global_to_local(global_out) + model->local_bytes(local_ids) + model->local_position;
+  measure_stack(model->local, local_in.reshape({b * k, p, c.local_width}), local_ranges);
+
+  ExactModel q;
+  q.config = c;
+  q.global_bytes = to_residual_units(model->global_bytes->weight);
+  q.global_start = to_residual_units(model->global_start);
+  q.global_position = to_residual_units(model->global_position);
+  q.local_bytes = to_residual_units(model->local_bytes->weight);
+  q.local_position = to_residual_units(model->local_position);
+  q.global = quantize_stack(model->global, global_ranges);
+  q.local = quantize_stack(model->local, local_ranges);
+  const double global_scale = scale_of(global_ranges.norm), local_scale = scale_of(local_ranges.norm);
+  q.global_to_local = quantize_linear(model->global_to_local_proj, global_scale,
+                                      [](size_t) { return 1.0; }, kMultBits + kResidualBits);
+  q.head = quantize_linear(model->head, local_scale, [](size_t) { return double(kHeadSteps); },
+                           kMultBits);
+  q.attn_table = exp_table(kAttnLength, kAttnSteps, kAttnBits);
+  q.head_table = exp_table(kHeadLength, kHeadSteps, kHeadBits);
+  return q;
+}
+
+ExactModel ExactModel::to(torch::Device d) const {
+  ExactModel m;
+  m.config = config;
+  m.global_bytes = global_bytes.to(d);
+  m.global_start = global_start.to(d);
+  m.global_position = global_position.to(d);
+  m.local_bytes = local_bytes.to(d);
+  m.local_position = local_position.to(d);
+  m.global = stack_to(global, d);
+  m.local = stack_to(local, d);
+  m.global_to_local = linear_to(global_to_local, d);
+  m.head = linear_to(head, d);
+  m.attn_table = attn_table.to(d);
+  m.head_table = head_table.to(d);
+  return m;
+}
+
+Tensor ExactModel::forward(const Tensor& bytes, const Tensor& modality) const {
+  torch::NoGradGuard no_grad;
+  const int64_t b = bytes.size(0), t = bytes.size(1), p = config.patch;
+  const int64_t k = (t + p - 1) / p, dg = config.global_width;
+  if (t == 0 || k > config.context)
+    throw Error(ErrorCode::kUsageBadArgument,
+                "exact model: " + std::to_string(t) + " bytes, expected 1 to " +
+                    std::to_string(config.context_bytes()));
+  const Tensor patches = torch::nn::functional::pad(
+                             bytes, torch::nn::functional::PadFuncOptions({0, k * p - t}).value(kPadId))
+                             .view({b, k, p});
+  const Tensor start = global_start.index_select(0, modality).unsqueeze(1);         // [B, 1, Dg]
+  const Tensor embedded = gather_rows(global_bytes, patches.narrow(1, 0, k - 1)).view({b, k - 1, dg});
+  const Tensor global_in =
+      add_residual(torch::cat({start, embedded}, 1), global_position.narrow(0, 0, k));
+  const Tensor global_out = stack_forward(global, global_in, attn_table);            // [B, K, Dg]
+  const Tensor condition = to_residual(global_out.view({b, k, p, dg / p}), global_to_local);
+  const Tensor local_ids = torch::cat(
+      {torch::full({b, k, 1}, kStartId, patches.options()), patches.narrow(2, 0, p - 1)}, 2);
+  const Tensor local_in =
+      add_residual(add_residual(condition, gather_rows(local_bytes, local_ids)), local_position);
+  const Tensor local_out =
+      stack_forward(local, local_in.view({b * k, p, config.local_width}), attn_table);
+  return output_weights(*this, local_out).view({b, k * p, kByteValues}).narrow(1, 0, t);
+}
+
+ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality)
+    : model_(model), modality_(modality), n_(modality.size(0)) {
+  const Config& c = model.config;
+  global_caches_ = new_caches(model.global, n_, c.context, model.device());
+  local_caches_ = new_caches(model.local, n_, c.patch, model.device());
+  patch_ = torch::zeros({n_, c.patch}, modality.options());
+  previous_ = torch::full({n_}, kStartId, modality.options());
+}
+
+Tensor ExactDecoder::next_weights() {
+  torch::NoGradGuard no_grad;
+  const Config& c = model_.config;
+  const int64_t j = position_ % c.patch, k = position_ / c.patch;
+  if (position_ >= c.context_bytes())
+    throw Error(ErrorCode::kUsageBadArgument, "exact decoder: streams end at the context, " +
+                                                  std::to_string(c.context_bytes()) + " bytes");
+  if (j == 0) {
+    Tensor in = k == 0 ? model_.global_start.index_select(0, modality_).unsqueeze(1)
+                       : gather_rows(model_.global_bytes, patch_).view({n_, 1, c.global_width});
+    in = add_residual(in, model_.global_position.narrow(0, k, 1));
+    const Tensor g = stack_step(model_.global, in, global_caches_, model_.attn_table);
+    condition_ = to_residual(g.view({n_, c.patch, c.global_width / c.patch}),
+                             model_.global_to_local);  // [N, P, Dl]
+    for (ExactCache& cache : local_caches_) cache.length = 0;
+  }
+  const Tensor in = add_residual(
+      add_residual(condition_.select(1, j), gather_rows(model_.local_bytes, previous_)),
+      model_.local_position[j]);
+  const Tensor h = stack_step(model_.local, in.unsqueeze(1), local_caches_, model_.attn_table);
+  pending_ = true;
+  return output_weights(model_, h.squeeze(1));
+}
+
+void ExactDecoder::push(const Tensor& bytes) {
+  if (!pending_)
+    throw Error(ErrorCode::kUsageBadArgument, "exact decoder: push() without next_weights()");
+  const int64_t j = position_ % model_.config.patch;
+  patch_.select(1, j).copy_(bytes);
+  previous_ = bytes.clone();
+  pending_ = false;
+  ++position_;
+  if (position_ % model_.config.patch == 0) previous_.fill_(kStartId);
+}
+
+}  // namespace mbz::model

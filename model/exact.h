@@ -1,0 +1,114 @@
+// The integer-exact MEGABYTE engine: the network of model/megabyte.h with int8 weights and
+// activations, integer requantization, integer RMSNorm, table softmax and a table
+// exponential for the final frequencies. Every value that reaches the coder is an integer
+// computed by operations whose result does not depend on the device, thread count, batch
+// size or summation order, so an archive made on a GPU decodes on any CPU.
+//
+// The arithmetic is specified in model/EXACT.md; in short:
+//   - residual stream: int64 r = round(x * 2^kResidualBits), clamped to +-kResidualMax;
+//   - matrix products: int8-valued float32 operands, the shared dimension cut into pieces of
+//     at most kExactChunk, so every partial sum is an integer below 2^24 in magnitude and
+//     float32 holds it exactly whatever the order of summation (CPU BLAS, cuBLAS, TF32);
+//     the pieces are added as int64;
+//   - requantization: acc * M >> kMultBits with M = round(scale * 2^kMultBits), rounding
+//     half up; RMSNorm through an exact integer square root;
+//   - softmax and the final exponential from tables stored with the model.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "model/megabyte.h"
+
+namespace mbz::model {
+
+inline constexpr int kResidualBits = 12;          // residual fixed point: 1/4096
+inline constexpr int64_t kResidualMax = 1 << 25;  // |r| <= 2^25, so sums of r^2 fit int64
+inline constexpr int kMultBits = 24;              // requantization multipliers
+inline constexpr int kNormBits = 16;              // RMSNorm gains
+inline constexpr int kReluBits = 8;               // ReLU input precision before squaring
+inline constexpr int64_t kExactChunk = 1024;      // 1024 * 127 * 127 < 2^24
+inline constexpr int64_t kAttnSteps = 16;         // attention table: entries per nat
+inline constexpr int64_t kAttnLength = 16 * 12 + 1;  // e^-12 and below count as 0
+inline constexpr int kAttnBits = 12;                 // attention table values: round(2^12 e^-t)
+inline constexpr int64_t kHeadSteps = 64;            // output table: entries per nat
+inline constexpr int64_t kHeadLength = 64 * 24 + 1;  // e^-24 and below count as 0
+inline constexpr int kHeadBits = 30;                 // output table values: round(2^30 e^-t)
+
+// y = x W^T with int8 weights: weight [O, I] holds int8 values as float32, and mult [O]
+// (int64) rescales the int64 product for its destination (the residual, int8 or ReLU^2).
+struct ExactLinear {
+  torch::Tensor weight, mult;
+};
+
+struct ExactBlock {
+  torch::Tensor norm1, norm2;     // [D] int64 RMSNorm gains to int8
+  ExactLinear qkv, out, up, down;
+  torch::Tensor score_mult;       // [1] int64: (max - score) * it >> kMultBits = table index
+  torch::Tensor value_mult;       // [1] int64: attention output to int8
+};
+
+struct ExactStack {
+  std::vector<ExactBlock> blocks;
+  torch::Tensor norm;  // [D] final RMSNorm gains to int8
+  int64_t heads = 1;
+};
+
+// Keys and values of one exact attention layer: int8 values held as float32.
+struct ExactCache {
+  torch::Tensor k, v;  // [N, H, capacity, d]
+  int64_t length = 0;
+};
+
+class ExactModel {
+ public:
+  // Quantizes a float model with activation scales measured on `calibration` ([B, T]
+  // bytes, [B] modalities): per output channel int8 weights, and for every activation the
+  // largest magnitude it took there.
+  static ExactModel quantize(Megabyte& model, const torch::Tensor& calibration,
+                             const torch::Tensor& modality);
+
+  ExactModel to(torch::Device device) const;
+  torch::Device device() const { return head.weight.device(); }
+
+  // Frequency weights (before codec's cdf_from_weights) for every next byte: bytes [B, T]
+  // int64, modality [B] -> [B, T, 256] int64, all at once (the encoder's pass).
+  torch::Tensor forward(const torch::Tensor& bytes, const torch::Tensor& modality) const;
+
+  Config config;
+  torch::Tensor global_bytes;     // [258, Dg/P] int64 residual units
+  torch::Tensor global_start;     // [4, Dg]
+  torch::Tensor global_position;  // [K, Dg]
+  torch::Tensor local_bytes;      // [258, Dl]
+  torch::Tensor local_position;   // [P, Dl]
+  ExactStack global, local;
+  ExactLinear global_to_local;  // Dg/P -> Dl, to the local residual
+  ExactLinear head;             // Dl -> 256, to output table units (1/kHeadSteps nat)
+  torch::Tensor attn_table;     // [kAttnLength] int64, round(2^kAttnBits e^(-t/kAttnSteps))
+  torch::Tensor head_table;     // [kHeadLength] int64, round(2^kHeadBits e^(-t/kHeadSteps))
+};
+
+// Byte-by-byte decoding of N streams in step, as Decoder in model/megabyte.h: the global
+// stack once per patch, the local stack once per byte, against caches. Gives exactly the
+// weights of ExactModel::forward on the same streams.
+class ExactDecoder {
+ public:
+  ExactDecoder(const ExactModel& model, const torch::Tensor& modality);
+  // Frequency weights of the next byte of every stream: [N, 256] int64.
+  torch::Tensor next_weights();
+  // The byte that came next in each stream: [N] int64.
+  void push(const torch::Tensor& bytes);
+  int64_t position() const { return position_; }
+
+ private:
+  const ExactModel& model_;
+  torch::Tensor modality_;
+  int64_t n_, position_ = 0;
+  std::vector<ExactCache> global_caches_, local_caches_;
+  torch::Tensor patch_, previous_, condition_;  // condition_: [N, P, Dl] int64
+  bool pending_ = false;
+};
+
+}  // namespace mbz::model

@@ -1,0 +1,94 @@
+// The integer-exact engine: the encoder's full pass and the decoder's byte-by-byte pass give
+// the same integers, whatever the batch and thread count, and stay close to the float model.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "codec/error.h"
+#include "model/exact.h"
+
+namespace mbz::model {
+namespace {
+
+// A tiny float model with weights large enough that quantization matters, and its exact
+// version calibrated on random streams.
+struct Models {
+  Megabyte float_model{nullptr};
+  ExactModel exact;
+};
+
+Models tiny_models(uint64_t seed) {
+  torch::manual_seed(seed);
+  Models m{Megabyte(preset("tiny")), {}};
+  {
+    torch::NoGradGuard no_grad;
+    for (torch::Tensor& p : m.float_model->parameters()) p.normal_(0.0, 0.3);
+  }
+  m.float_model->eval();
+  const torch::Tensor calibration = torch::randint(0, 256, {4, 96}, torch::kLong);
+  m.exact = ExactModel::quantize(m.float_model, calibration, torch::tensor({0, 1, 2, 3}));
+  return m;
+}
+
+TEST(Exact, DecoderGivesTheEncodersIntegers) {
+  const Models m = tiny_models(1);
+  const int64_t n = 3, t = m.exact.config.context_bytes();
+  const torch::Tensor bytes = torch::randint(0, 256, {n, t}, torch::kLong);
+  const torch::Tensor modality = torch::tensor({1, 2, 3});
+  const torch::Tensor full = m.exact.forward(bytes, modality);  // [N, T, 256]
+  ASSERT_EQ(full.sizes(), (std::vector<int64_t>{n, t, 256}));
+  ASSERT_EQ(full.scalar_type(), torch::kLong);
+  EXPECT_TRUE((full >= 0).all().item<bool>());
+  EXPECT_TRUE((full.amax(-1) == (int64_t(1) << kHeadBits)).all().item<bool>());
+
+  ExactDecoder decoder(m.exact, modality);
+  for (int64_t i = 0; i < t; ++i) {
+    const torch::Tensor w = decoder.next_weights();
+    ASSERT_TRUE(torch::equal(w, full.select(1, i))) << "position " << i;
+    decoder.push(bytes.select(1, i));
+  }
+  EXPECT_THROW(decoder.next_weights(), Error);  // past the context
+}
+
+TEST(Exact, SameIntegersForAnyBatchAndThreadCount) {
+  const Models m = tiny_models(2);
+  const torch::Tensor bytes = torch::randint(0, 256, {5, 77}, torch::kLong);
+  const torch::Tensor modality = torch::tensor({0, 1, 2, 3, 1});
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  const torch::Tensor one_thread = m.exact.forward(bytes, modality);
+  at::set_num_threads(std::max(2, threads));
+  const torch::Tensor many_threads = m.exact.forward(bytes, modality);
+  at::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(one_thread, many_threads));
+  for (int64_t b = 0; b < 5; ++b) {
+    const torch::Tensor alone = m.exact.forward(bytes.narrow(0, b, 1), modality.narrow(0, b, 1));
+    EXPECT_TRUE(torch::equal(alone[0], one_thread[b])) << "stream " << b;
+  }
+  // A prefix is the prefix's own forward pass: nothing leaks backwards.
+  const torch::Tensor prefix = m.exact.forward(bytes.narrow(1, 0, 13), modality);
+  EXPECT_TRUE(torch::equal(prefix, one_thread.narrow(1, 0, 13)));
+}
+
+// Cross-entropy in bits per byte of weights [B, T, 256] (normalised here in double: a
+// measure of the model, not the coder's table) for the bytes [B, T].
+double bits_per_byte(const torch::Tensor& weights, const torch::Tensor& bytes) {
+  const torch::Tensor w = weights.to(torch::kDouble);
+  const torch::Tensor p = w.gather(2, bytes.unsqueeze(2)).squeeze(2) / w.sum(-1);
+  return -torch::log2(p.clamp_min(1e-12)).mean().item<double>();
+}
+
+TEST(Exact, CloseToTheFloatModel) {
+  Models m = tiny_models(3);
+  const torch::Tensor bytes = torch::randint(0, 256, {4, 96}, torch::kLong);
+  const torch::Tensor modality = torch::tensor({0, 1, 2, 3});
+  torch::NoGradGuard no_grad;
+  const torch::Tensor logp = torch::log_softmax(m.float_model->forward(bytes, modality), -1);
+  const double float_bpb =
+      -logp.gather(2, bytes.unsqueeze(2)).mean().item<double>() / std::log(2.0);
+  const double exact_bpb = bits_per_byte(m.exact.forward(bytes, modality), bytes);
+  EXPECT_NEAR(exact_bpb, float_bpb, 0.05 * float_bpb) << "float " << float_bpb;
+}
+
+}  // namespace
+}  // namespace mbz::model
