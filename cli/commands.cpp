@@ -243,7 +243,7 @@ void decompress_one(const Options& o, const std::string& input) {
     if (dot != std::string::npos && (slash == std::string::npos || dot > slash)) output.resize(dot);
     output += ext;
   }
-  const ModelFactory& model = model_for(header.model);
+  const ModelFactory& model = model_for(header.model, o.model);
 
   Progress progress(show_progress(o), display(input), regular_file_size(in.file));
   DecodeOptions options;

@@ -122,7 +122,9 @@ int main(int argc, char** argv) {
   compress->add_flag("--verify", o.verify, "Decode every chunk again after coding it and compare");
   compress->add_option("--chunk-size", chunk_size,
                        "Chunk size, a power of two from 1K to 64M (default 1M)");
-  compress->add_option("--model", o.model, "Built-in model by name (default: the bundled default)");
+  compress->add_option("--model", o.model,
+                       "Built-in model by name, or an exact model file from mbz quantize "
+                       "(default: the bundled default)");
   compress
       ->add_option("--zstd-level", o.zstd_level,
                    "zstd level tried on every chunk (0: don't try zstd)")
@@ -134,6 +136,9 @@ int main(int argc, char** argv) {
       app.add_subcommand("decompress", "Restore FILE from FILE.mbz (inputs are kept)");
   add_common(decompress, o);
   add_output(decompress, o);
+  decompress->add_option("--model", o.model,
+                         "Model file the archive was made with (else found by its identity in "
+                         "$MBZ_MODEL_PATH, then ~/.local/share/mbz/models)");
 
   auto* info = app.add_subcommand("info", "Describe archives: header, model identity, chunks");
   add_common(info, o);
@@ -158,6 +163,8 @@ int main(int argc, char** argv) {
 
   mbz::cli::TrainCommand train_command;
   auto* train = mbz::cli::add_train_command(app, train_command);
+  mbz::cli::QuantizeCommand quantize_command;
+  auto* quantize = mbz::cli::add_quantize_command(app, quantize_command);
 
   try {
     app.parse(argc, argv);
@@ -180,6 +187,8 @@ int main(int argc, char** argv) {
       status = mbz::cli::run_score(o);
     else if (train->parsed())
       status = mbz::cli::run_train(train_command);
+    else if (quantize->parsed())
+      status = mbz::cli::run_quantize(quantize_command);
     // Results on stdout that did not all arrive (disk full, closed pipe) are a failure.
     if (std::fflush(stdout) != 0 || std::ferror(stdout))
       throw mbz::Error(mbz::ErrorCode::kIoWrite, "stdout: write failed");

@@ -1,5 +1,6 @@
 // Which models this mbz knows: the built-in ones, found by name or by the identity an
-// archive records. Model files (the neural models) join here later.
+// archive records, and exact model files (mbz quantize), found by path or by the identity
+// an archive records in $MBZ_MODEL_PATH and then ~/.local/share/mbz/models.
 #pragma once
 
 #include <string>
@@ -11,10 +12,13 @@ namespace mbz::cli {
 
 // The model used when no --model is given.
 const ModelFactory& default_model();
-// By name ("order2-v1"); throws kModelUnknown naming the known ones.
+// By name ("order2-v1") or the path of an exact model file; throws kModelUnknown naming
+// the known ones.
 const ModelFactory& model_by_name(const std::string& name);
-// The model an archive needs; throws kModelUnknown naming its name and id.
-const ModelFactory& model_for(const ModelIdentity& identity);
+// The model an archive needs: the file `path` when given (kModelMismatch when it is not
+// the one), else a built-in one or a model file named as the identity in the search path.
+// Throws kModelUnknown naming its name and id.
+const ModelFactory& model_for(const ModelIdentity& identity, const std::string& path = "");
 std::vector<const ModelFactory*> builtin_models();
 
 }  // namespace mbz::cli

@@ -11,6 +11,7 @@
 
 #include "codec/error.h"
 #include "io/transform.h"
+#include "model/exact_codec.h"
 #include "model/megabyte.h"
 #include "model/train.h"
 
@@ -23,7 +24,8 @@ constexpr const char* kModalityNames[4] = {"raw", "text", "image", "audio"};
 
 // Every file under the directories, flattened (images as tiled pixels, audio as 16-bit
 // samples), concatenated per modality up to `max_bytes` each.
-model::Corpus load_corpus(const std::vector<std::string>& dirs, uint64_t max_bytes, bool quiet) {
+model::Corpus load_corpus(const std::vector<std::string>& dirs, uint64_t max_bytes, bool quiet,
+                          const char* command = "train") {
   model::Corpus corpus;
   size_t files = 0;
   for (const std::string& dir : dirs) {
@@ -59,7 +61,7 @@ model::Corpus load_corpus(const std::vector<std::string>& dirs, uint64_t max_byt
     }
   }
   if (!quiet) {
-    std::fprintf(stderr, "mbz train: %zu files:", files);
+    std::fprintf(stderr, "mbz %s: %zu files:", command, files);
     for (size_t m = 0; m < 4; ++m)
       if (!corpus.streams[m].empty())
         std::fprintf(stderr, " %s %.1f MB", kModalityNames[m], corpus.streams[m].size() / 1e6);
@@ -212,6 +214,30 @@ int run_train(const TrainCommand& c) {
   });
   std::fclose(csv);
   if (!c.quiet) std::fprintf(stderr, "mbz train: final checkpoint %s\n", last.c_str());
+  return 0;
+}
+
+CLI::App* add_quantize_command(CLI::App& app, QuantizeCommand& c) {
+  CLI::App* cmd = app.add_subcommand(
+      "quantize", "Make an exact model file (int8, model/EXACT.md) from a checkpoint of mbz train");
+  cmd->add_option("checkpoint", c.checkpoint, "Float checkpoint from mbz train")->required();
+  cmd->add_option("-o,--output", c.out, "Model file to write")->required();
+  cmd->add_option("--calibrate", c.calibrate,
+                  "Directory of files whose activation ranges set the scales (repeatable; "
+                  "use training data)")
+      ->required();
+  cmd->add_option("--windows", c.windows, "Calibration windows per modality (default 8)");
+  cmd->add_flag("-q,--quiet", c.quiet, "Print nothing but errors");
+  return cmd;
+}
+
+int run_quantize(const QuantizeCommand& c) {
+  if (c.windows < 1) throw Error(ErrorCode::kUsageBadArgument, "quantize: --windows must be >= 1");
+  const model::Corpus calibration = load_corpus(c.calibrate, 0, c.quiet, "quantize");
+  const std::vector<std::string> files =
+      model::quantize_checkpoint(c.checkpoint, calibration, c.windows, c.out);
+  if (!c.quiet)
+    for (const std::string& f : files) std::fprintf(stderr, "mbz quantize: wrote %s\n", f.c_str());
   return 0;
 }
 

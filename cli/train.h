@@ -1,4 +1,5 @@
-// `mbz train`: trains the MEGABYTE model (model/train.h) on corpora flattened by io/.
+// `mbz train` trains the MEGABYTE model (model/train.h) on corpora flattened by io/;
+// `mbz quantize` turns a checkpoint into an exact model file (model/exact_codec.h).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -32,8 +33,20 @@ struct TrainCommand {
   bool quiet = false;
 };
 
+struct QuantizeCommand {
+  std::string checkpoint;              // CKPT: a float checkpoint from mbz train
+  std::string out;                     // -o MODEL
+  std::vector<std::string> calibrate;  // --calibrate DIR (repeatable)
+  int64_t windows = 8;                 // --windows: calibration windows per modality
+  bool quiet = false;
+};
+
 // Adds the `train` subcommand and its flags to `app`.
 CLI::App* add_train_command(CLI::App& app, TrainCommand& command);
 int run_train(const TrainCommand& command);
+
+// `mbz quantize CKPT -o MODEL --calibrate DIR`: the exact model file (model/EXACT.md).
+CLI::App* add_quantize_command(CLI::App& app, QuantizeCommand& command);
+int run_quantize(const QuantizeCommand& command);
 
 }  // namespace mbz::cli

@@ -40,10 +40,14 @@ std::string chunk_where(uint64_t index, uint64_t offset) {
 struct ArchiveWriter::Workers {
   const ModelFactory& factory;
   size_t batch;
+  uint8_t modality;
   std::vector<std::unique_ptr<BatchByteModel>> models;
 
   BatchByteModel& model(unsigned t) {
-    if (!models[t]) models[t] = factory.create(batch);
+    if (!models[t]) {
+      models[t] = factory.create(batch);
+      models[t]->set_modality(modality);
+    }
     return *models[t];
   }
 };
@@ -57,7 +61,8 @@ ArchiveWriter::ArchiveWriter(Writer& out, const Header& header, const ModelFacto
                                                   model.identity().name);
   options_.threads = std::max(1u, options_.threads);
   workers_ =
-      std::make_unique<Workers>(Workers{model, std::max<size_t>(1, model.preferred_batch()), {}});
+      std::make_unique<Workers>(
+          Workers{model, std::max<size_t>(1, model.preferred_batch()), header.modality, {}});
   workers_->models.resize(options_.threads);
   const std::vector<uint8_t> bytes = serialize_header(header_);
   out_.write(bytes);
@@ -262,7 +267,10 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
         }
       }
       if (!model_in.empty()) {
-        if (!models[t]) models[t] = model->create(batch);
+        if (!models[t]) {
+          models[t] = model->create(batch);
+          models[t]->set_modality(header_.modality);
+        }
         model_decode(*models[t], model_in, model_out);
       }
       for (size_t k = first; k < first + count; ++k) {

@@ -42,6 +42,9 @@ class BatchByteModel {
   virtual void predict(std::span<const uint32_t> ids, std::span<Cdf> tables) = 0;
   // Stream ids[k] is told that its next byte was bytes[k].
   virtual void update(std::span<const uint32_t> ids, std::span<const uint8_t> bytes) = 0;
+  // What the streams hold from the next reset() on: the archive header's modality
+  // (format.h: raw, text, image, audio). Models that do not use it ignore it.
+  virtual void set_modality(uint8_t /*modality*/) {}
 };
 
 // Makes instances of one model; instances are independent, so each thread owns one.

@@ -25,7 +25,7 @@ constexpr uint64_t kAlign = 64;  // tensor data offsets: aligned for mmap-style 
 constexpr int kMaxDims = 8;
 
 // dtype codes of the tensor table; values never change meaning.
-enum class Dtype : uint8_t { kFloat32 = 0, kBFloat16 = 1, kInt64 = 2 };
+enum class Dtype : uint8_t { kFloat32 = 0, kBFloat16 = 1, kInt64 = 2, kInt8 = 3 };
 
 Dtype dtype_code(const std::string& name, torch::ScalarType type) {
   switch (type) {
@@ -35,6 +35,8 @@ Dtype dtype_code(const std::string& name, torch::ScalarType type) {
       return Dtype::kBFloat16;
     case torch::kLong:
       return Dtype::kInt64;
+    case torch::kChar:
+      return Dtype::kInt8;
     default:
       throw Error(ErrorCode::kUnsupportedFeature,
                   "checkpoint: tensor " + name + " has a dtype the format does not store");
@@ -228,7 +230,7 @@ Checkpoint read_checkpoint(const std::string& named) {
     Entry e;
     e.name = c.str(c.u(2, "tensor name length"), "tensor name");
     const uint64_t dtype = c.u(1, "dtype");
-    if (dtype > 2)
+    if (dtype > 3)
       throw Error(ErrorCode::kFormatField,
                   path + ": tensor " + e.name + ": unknown dtype " + std::to_string(dtype));
     e.dtype = static_cast<Dtype>(dtype);
@@ -249,6 +251,7 @@ Checkpoint read_checkpoint(const std::string& named) {
     e.nbytes = c.u(8, "tensor size");
     const uint64_t expected = elements * (e.dtype == Dtype::kBFloat16 ? 2
                                           : e.dtype == Dtype::kInt64  ? 8
+                                          : e.dtype == Dtype::kInt8   ? 1
                                                                       : 4);
     if (e.nbytes != expected)
       throw Error(ErrorCode::kCorruptChunk,
@@ -266,6 +269,7 @@ Checkpoint read_checkpoint(const std::string& named) {
                       std::to_string(data_size) + " bytes)");
     const torch::ScalarType type = e.dtype == Dtype::kFloat32    ? torch::kFloat
                                    : e.dtype == Dtype::kBFloat16 ? torch::kBFloat16
+                                   : e.dtype == Dtype::kInt8     ? torch::kChar
                                                                  : torch::kLong;
     torch::Tensor t = torch::empty(e.shape, torch::dtype(type));
     if (e.nbytes) std::memcpy(t.data_ptr(), data.data() + data_at + e.offset, e.nbytes);

@@ -20,7 +20,7 @@ inline constexpr uint64_t kMaxPartBytes = uint64_t{16} << 20;
 
 struct NamedTensor {
   std::string name;
-  torch::Tensor tensor;  // float32, bfloat16 or int64; any device (written from the CPU)
+  torch::Tensor tensor;  // float32, bfloat16, int64 or int8; any device (written from the CPU)
 };
 
 struct Checkpoint {

@@ -8,6 +8,8 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <string>
 
 #include "codec/error.h"
 #include "model/torch_compat.h"
@@ -333,7 +335,95 @@ ExactStack stack_to(const ExactStack& s, torch::Device d) {
   return out;
 }
 
+// Every tensor of the model under its file name, weights marked (stored as int8).
+template <typename Model, typename F>
+void for_each_tensor(Model& m, F f) {
+  auto linear = [&](const std::string& name, auto& l) {
+    f(name + ".weight", l.weight, true);
+    f(name + ".mult", l.mult, false);
+  };
+  auto stack = [&](const std::string& name, auto& s) {
+    for (size_t i = 0; i < s.blocks.size(); ++i) {
+      auto& b = s.blocks[i];
+      const std::string p = name + ".layers." + std::to_string(i);
+      f(p + ".norm1", b.norm1, false);
+      f(p + ".norm2", b.norm2, false);
+      linear(p + ".qkv", b.qkv);
+      linear(p + ".out", b.out);
+      linear(p + ".up", b.up);
+      linear(p + ".down", b.down);
+      f(p + ".score_mult", b.score_mult, false);
+      f(p + ".value_mult", b.value_mult, false);
+    }
+    f(name + ".norm", s.norm, false);
+  };
+  f("global_bytes", m.global_bytes, false);
+  f("global_start", m.global_start, false);
+  f("global_position", m.global_position, false);
+  f("local_bytes", m.local_bytes, false);
+  f("local_position", m.local_position, false);
+  stack("global", m.global);
+  stack("local", m.local);
+  linear("global_to_local", m.global_to_local);
+  linear("head", m.head);
+  f("attn_table", m.attn_table, false);
+  f("head_table", m.head_table, false);
+}
+
 }  // namespace
+
+Checkpoint ExactModel::to_checkpoint() const {
+  Checkpoint c;
+  c.config_json = config.to_json();
+  c.train_json = kExactKind;
+  for_each_tensor(*this, [&](const std::string& name, const Tensor& t, bool weight) {
+    c.tensors.push_back({name, weight ? t.cpu().to(torch::kChar) : t.cpu()});
+  });
+  return c;
+}
+
+ExactModel ExactModel::from_checkpoint(const Checkpoint& c) {
+  if (c.train_json != kExactKind)
+    throw Error(ErrorCode::kModelMismatch,
+                "not an exact model file (a float checkpoint? convert it with mbz quantize)");
+  ExactModel m;
+  m.config = config_from_json(c.config_json);
+  // The shapes follow from the config: build the skeleton from a float model of it.
+  Megabyte skeleton(m.config);
+  StackRanges g, l;
+  g.blocks.resize(m.config.global_layers);
+  l.blocks.resize(m.config.local_layers);
+  m.global = quantize_stack(skeleton->global, g);
+  m.local = quantize_stack(skeleton->local, l);
+  std::map<std::string, const Tensor*> by_name;
+  for (const NamedTensor& t : c.tensors) by_name[t.name] = &t.tensor;
+  const std::vector<int64_t> residual_shapes[] = {
+      {kVocab, m.config.global_width / m.config.patch}, {kModalities, m.config.global_width},
+      {m.config.context, m.config.global_width}, {kVocab, m.config.local_width},
+      {m.config.patch, m.config.local_width}};
+  m.global_bytes = torch::empty(residual_shapes[0], torch::kLong);
+  m.global_start = torch::empty(residual_shapes[1], torch::kLong);
+  m.global_position = torch::empty(residual_shapes[2], torch::kLong);
+  m.local_bytes = torch::empty(residual_shapes[3], torch::kLong);
+  m.local_position = torch::empty(residual_shapes[4], torch::kLong);
+  m.global_to_local = {torch::empty({m.config.local_width, m.config.global_width / m.config.patch}),
+                       torch::empty({m.config.local_width}, torch::kLong)};
+  m.head = {torch::empty({kByteValues, m.config.local_width}),
+            torch::empty({kByteValues}, torch::kLong)};
+  m.attn_table = torch::empty({kAttnLength}, torch::kLong);
+  m.head_table = torch::empty({kHeadLength}, torch::kLong);
+  for_each_tensor(m, [&](const std::string& name, Tensor& t, bool weight) {
+    const auto found = by_name.find(name);
+    if (found == by_name.end())
+      throw Error(ErrorCode::kModelMismatch, "exact model file lacks tensor " + name);
+    const Tensor& stored = *found->second;
+    if (stored.sizes() != t.sizes() || stored.scalar_type() != (weight ? torch::kChar : torch::kLong))
+      throw Error(ErrorCode::kModelMismatch, "exact model file: tensor " + name +
+                                                 " has the wrong shape or type");
+    t = weight ? stored.to(torch::kFloat) : stored.clone();
+  });
+  return m;
+}
 
 ExactModel ExactModel::quantize(Megabyte& model, const Tensor& calibration,
                                 const Tensor& modality) {

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/checkpoint.h"
 #include "model/megabyte.h"
 
 namespace mbz::model {
@@ -36,6 +37,9 @@ inline constexpr int kAttnBits = 12;                 // attention table values: 
 inline constexpr int64_t kHeadSteps = 64;            // output table: entries per nat
 inline constexpr int64_t kHeadLength = 64 * 24 + 1;  // e^-24 and below count as 0
 inline constexpr int kHeadBits = 30;                 // output table values: round(2^30 e^-t)
+
+// What an exact model file says in the checkpoint's train_json field.
+inline constexpr char kExactKind[] = R"({"kind": "mbz-exact-v1"})";
 
 // y = x W^T with int8 weights: weight [O, I] holds int8 values as float32, and mult [O]
 // (int64) rescales the int64 product for its destination (the residual, int8 or ReLU^2).
@@ -69,6 +73,13 @@ class ExactModel {
   // largest magnitude it took there.
   static ExactModel quantize(Megabyte& model, const torch::Tensor& calibration,
                              const torch::Tensor& modality);
+
+  // As a model file: the checkpoint format (model/CHECKPOINT.md) with int8 weights, int64
+  // multipliers, embeddings and tables, and train_json kExactKind.
+  Checkpoint to_checkpoint() const;
+  // Throws kModelMismatch for a file that is not an exact model of this version or lacks
+  // a tensor, or has one of the wrong shape or type.
+  static ExactModel from_checkpoint(const Checkpoint& checkpoint);
 
   ExactModel to(torch::Device device) const;
   torch::Device device() const { return head.weight.device(); }

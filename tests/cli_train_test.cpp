@@ -1,6 +1,7 @@
-// `mbz train` and `mbz score --model` from the command line: a tiny model trained for a
-// few steps writes its checkpoint and CSV log where asked, resumes from it, and the
-// checkpoint scores files.
+// `mbz train`, `mbz score --model` and `mbz quantize` from the command line: a tiny model
+// trained for a few steps writes its checkpoint and CSV log where asked, resumes from it,
+// the checkpoint scores files, and its exact model file codes archives that decode only
+// with that model.
 #include "cli_test_util.h"
 
 namespace {
@@ -39,6 +40,37 @@ TEST_F(CliTest, TrainWritesCheckpointsThatResumeAndScore) {
             std::string::npos)
       << bad.err;
   EXPECT_EQ(bad.err.find("files:"), std::string::npos) << bad.err;
+}
+
+TEST_F(CliTest, QuantizedModelCompressesAndDecompressesExactly) {
+  fs::create_directories(at("data"));
+  for (int i = 0; i < 2; ++i) put("data/f" + std::to_string(i) + ".txt", text_bytes(6000, 50 + i));
+  ASSERT_EQ(mbz("train -q --config tiny --data data --steps 40 --batch 4 --out run").code(), 0);
+  const Result q = mbz("quantize -q run/step-00000040.mbzm -o tiny.mbzq --calibrate data");
+  ASSERT_EQ(q.code(), 0) << q;
+
+  // Longer than the tiny model's 128-byte context, so the decoder restarts its window.
+  put("in.txt", text_bytes(700, 7));
+  const Result c = mbz("compress -q --zstd-level 0 --model tiny.mbzq in.txt -o in.mbz");
+  ASSERT_EQ(c.code(), 0) << c;
+  const Result i = mbz("info in.mbz");
+  EXPECT_NE(i.out.find("tiny.mbzq (id "), std::string::npos) << i.out;
+  EXPECT_NE(i.out.find("model       1 chunks"), std::string::npos) << i.out;
+  const Result d = mbz("decompress -q --model tiny.mbzq in.mbz -o out.txt");
+  ASSERT_EQ(d.code(), 0) << d;
+  EXPECT_EQ(get("out.txt"), get("in.txt"));
+
+  // Without the model file, or with another model, the archive is refused (exit 4).
+  const Result missing = mbz("decompress -q in.mbz -o out2.txt");
+  EXPECT_EQ(missing.code(), 4) << missing;
+  EXPECT_NE(missing.err.find("archive needs model tiny.mbzq (id "), std::string::npos) << missing.err;
+  ASSERT_EQ(mbz("train -q --config tiny --data data --steps 41 --batch 4 --out run "
+                "--resume run/step-00000040.mbzm").code(), 0);
+  ASSERT_EQ(mbz("quantize -q run/step-00000041.mbzm -o other.mbzq --calibrate data").code(), 0);
+  const Result wrong = mbz("decompress -q --model other.mbzq in.mbz -o out3.txt");
+  EXPECT_EQ(wrong.code(), 4) << wrong;
+  EXPECT_NE(wrong.err.find("but other.mbzq is model id"), std::string::npos) << wrong.err;
+  EXPECT_FALSE(fs::exists(at("out3.txt")));
 }
 
 }  // namespace

@@ -1,0 +1,139 @@
+// An exact model file as a ModelFactory: tables from ExactDecoder, through cdf_from_weights.
+#include "model/exact_codec.h"
+
+#include <filesystem>
+#include <vector>
+
+#include "codec/error.h"
+#include "model/checkpoint.h"
+#include "model/exact.h"
+
+namespace mbz::model {
+
+namespace {
+
+// N streams in step through one ExactDecoder; streams that have ended (not in `ids`) are
+// fed byte 0, which no later table of a live stream can see.
+class ExactByteModel : public BatchByteModel {
+ public:
+  ExactByteModel(std::shared_ptr<const ExactModel> model, size_t max_streams)
+      : model_(std::move(model)), max_(max_streams) {}
+
+  void reset(size_t n) override {
+    if (n > max_) throw Error(ErrorCode::kUsageBadArgument, "exact model: more streams than it was made for");
+    n_ = n;
+    position_ = 0;
+    decoder_.reset();
+  }
+  size_t max_streams() const override { return max_; }
+  void set_modality(uint8_t modality) override { modality_ = modality; }
+
+  void predict(std::span<const uint32_t> ids, std::span<Cdf> tables) override {
+    if (position_ % model_->config.context_bytes() == 0) {
+      // A stream's first byte, or one context further on: a fresh window.
+      decoder_.reset();
+      const torch::Tensor modality = torch::full({int64_t(n_)}, int64_t(modality_),
+                                                 torch::dtype(torch::kLong).device(model_->device()));
+      decoder_ = std::make_unique<ExactDecoder>(*model_, modality);
+    }
+    const torch::Tensor weights = decoder_->next_weights().cpu().contiguous();  // [N, 256]
+    const int64_t* w = weights.data_ptr<int64_t>();
+    for (size_t j = 0; j < ids.size(); ++j) {
+      const auto* row = reinterpret_cast<const uint64_t*>(w + size_t(ids[j]) * kByteValues);
+      cdf_from_weights(std::span<const uint64_t, 256>(row, 256), tables[j]);
+    }
+  }
+
+  void update(std::span<const uint32_t> ids, std::span<const uint8_t> bytes) override {
+    torch::Tensor next = torch::zeros({int64_t(n_)}, torch::kLong);
+    for (size_t j = 0; j < ids.size(); ++j) next[ids[j]] = int64_t(bytes[j]);
+    decoder_->push(next.to(model_->device()));
+    ++position_;
+  }
+
+ private:
+  std::shared_ptr<const ExactModel> model_;
+  size_t max_, n_ = 0;
+  uint64_t position_ = 0;
+  uint8_t modality_ = 0;
+  std::unique_ptr<ExactDecoder> decoder_;
+};
+
+class ExactFactory : public ModelFactory {
+ public:
+  ExactFactory(ModelIdentity identity, std::shared_ptr<const ExactModel> model)
+      : identity_(std::move(identity)), model_(std::move(model)) {}
+  const ModelIdentity& identity() const override { return identity_; }
+  std::unique_ptr<BatchByteModel> create(size_t max_streams) const override {
+    return std::make_unique<ExactByteModel>(model_, max_streams);
+  }
+  size_t preferred_batch() const override { return model_->device().is_cuda() ? 256 : 16; }
+
+ private:
+  ModelIdentity identity_;
+  std::shared_ptr<const ExactModel> model_;
+};
+
+}  // namespace
+
+bool is_exact_model_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec) &&
+      !std::filesystem::is_regular_file(path + ".000", ec))
+    return false;
+  try {
+    return read_checkpoint(path).train_json == kExactKind;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+std::unique_ptr<ModelFactory> load_exact_model(const std::string& path, const std::string& device) {
+  if (device != "cpu" && device != "cuda")
+    throw Error(ErrorCode::kUsageBadArgument, "device must be cpu or cuda, got " + device);
+  if (device == "cuda" && !torch::cuda::is_available())
+    throw Error(ErrorCode::kUnsupportedFeature, "device cuda: LibTorch sees no CUDA device");
+  const Checkpoint checkpoint = read_checkpoint(path);
+  auto model = std::make_shared<const ExactModel>(
+      ExactModel::from_checkpoint(checkpoint).to(torch::Device(device == "cuda" ? torch::kCUDA : torch::kCPU)));
+  // The identity hashes what the model computes with, not how the file is cut into parts.
+  std::string descriptor = checkpoint.config_json + '\n' + checkpoint.train_json + '\n';
+  for (const NamedTensor& t : checkpoint.tensors) {
+    const torch::Tensor c = t.tensor.contiguous();
+    descriptor += t.name + '\n';
+    descriptor.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+  }
+  std::string name = std::filesystem::path(path).filename().string();
+  if (name.size() > 4 && name.compare(name.size() - 4, 4, ".000") == 0) name.resize(name.size() - 4);
+  return std::make_unique<ExactFactory>(builtin_identity(name, descriptor), model);
+}
+
+std::vector<std::string> quantize_checkpoint(const std::string& checkpoint,
+                                             const Corpus& calibration, int64_t windows,
+                                             const std::string& out) {
+  Megabyte model = model_from_checkpoint(read_checkpoint(checkpoint), torch::kCPU);
+  const int64_t len = model->config.context_bytes();
+  std::vector<torch::Tensor> rows;
+  std::vector<int64_t> modalities;
+  for (size_t m = 0; m < calibration.streams.size(); ++m) {
+    const std::vector<uint8_t>& s = calibration.streams[m];
+    if (s.size() < uint64_t(len)) continue;
+    const int64_t n = std::min<int64_t>(windows, s.size() / len);
+    for (int64_t i = 0; i < n; ++i) {
+      const uint64_t start = n > 1 ? (s.size() - len) * i / (n - 1) : 0;
+      rows.push_back(torch::from_blob(const_cast<uint8_t*>(s.data() + start), {1, len},
+                                      torch::kUInt8)
+                         .to(torch::kLong));
+      modalities.push_back(int64_t(m));
+    }
+  }
+  if (rows.empty())
+    throw Error(ErrorCode::kUsageBadArgument,
+                "quantize: the calibration data has no modality with " + std::to_string(len) +
+                    " bytes (the model's context)");
+  const ExactModel exact =
+      ExactModel::quantize(model, torch::cat(rows, 0), torch::tensor(modalities, torch::kLong));
+  return write_checkpoint(out, exact.to_checkpoint());
+}
+
+}  // namespace mbz::model
