@@ -152,7 +152,9 @@ void compress_one(const Options& o, const std::string& input) {
     flat.modality = detected;
 
   Header header;
-  header.chunk_log = std::countr_zero(o.chunk_size);
+  const uint64_t chunk =
+      o.chunk_size ? o.chunk_size : model.preferred_chunk() ? model.preferred_chunk() : kDefaultChunk;
+  header.chunk_log = std::countr_zero(chunk);
   header.model = model.identity();
   header.modality = static_cast<uint8_t>(flat.modality);
   header.params = flat.params;

@@ -10,6 +10,8 @@
 
 namespace mbz::cli {
 
+inline constexpr uint64_t kDefaultChunk = 1 << 20;
+
 struct Options {
   std::vector<std::string> inputs;  // empty or "-": standard input
   std::string output;               // -o; empty: derived from the input name
@@ -24,7 +26,7 @@ struct Options {
   unsigned threads = 0;             // 0: all cores
   // compress
   bool verify = false;
-  uint64_t chunk_size = 1 << 20;
+  uint64_t chunk_size = 0;  // 0: the model's preferred chunk, else kDefaultChunk
   int zstd_level = 19;
   std::string model;  // empty: the default model
   bool no_model = false;

@@ -100,7 +100,7 @@ void add_output(CLI::App* cmd, mbz::cli::Options& o) {
 int main(int argc, char** argv) {
   mbz::cli::install_signal_handlers();
   mbz::cli::Options o;
-  std::string chunk_size = "1M";
+  std::string chunk_size;  // empty: the model's preference, else 1M
 
   CLI::App app{
       "mbz: lossless compression with a learned byte model (MEGABYTE) and classical context "
@@ -121,7 +121,8 @@ int main(int argc, char** argv) {
   add_output(compress, o);
   compress->add_flag("--verify", o.verify, "Decode every chunk again after coding it and compare");
   compress->add_option("--chunk-size", chunk_size,
-                       "Chunk size, a power of two from 1K to 64M (default 1M)");
+                       "Chunk size, a power of two from 1K to 64M (default 1M, or the context "
+                       "of a neural model)");
   compress->add_option("--model", o.model,
                        "Built-in model by name, or an exact model file from mbz quantize "
                        "(default: the bundled default)");
@@ -173,7 +174,7 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : static_cast<int>(mbz::ErrorBand::kUsage);
   }
   try {
-    o.chunk_size = parse_chunk_size(chunk_size);
+    o.chunk_size = chunk_size.empty() ? 0 : parse_chunk_size(chunk_size);
     if (o.to_stdout && !o.output.empty())
       throw mbz::Error(mbz::ErrorCode::kUsageBadArgument, "-c and -o exclude each other");
     int status = static_cast<int>(mbz::ErrorBand::kUsage);

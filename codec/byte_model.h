@@ -56,6 +56,9 @@ class ModelFactory {
   virtual std::unique_ptr<BatchByteModel> create(size_t max_streams) const = 0;
   // How many streams one instance should decode together for best speed.
   virtual size_t preferred_batch() const = 0;
+  // The chunk size that suits the model when none is asked for (a neural model's context:
+  // chunks are independent, so longer ones gain nothing); 0: no preference.
+  virtual uint64_t preferred_chunk() const { return 0; }
 };
 
 }  // namespace mbz

@@ -1,6 +1,7 @@
 // An exact model file as a ModelFactory: tables from ExactDecoder, through cdf_from_weights.
 #include "model/exact_codec.h"
 
+#include <bit>
 #include <filesystem>
 #include <vector>
 
@@ -68,6 +69,9 @@ class ExactFactory : public ModelFactory {
     return std::make_unique<ExactByteModel>(model_, max_streams);
   }
   size_t preferred_batch() const override { return model_->device().is_cuda() ? 256 : 16; }
+  uint64_t preferred_chunk() const override {  // the largest power of two in the context
+    return uint64_t{1} << (63 - std::countl_zero(uint64_t(model_->config.context_bytes())));
+  }
 
  private:
   ModelIdentity identity_;
