@@ -152,8 +152,11 @@ void compress_one(const Options& o, const std::string& input) {
     flat.modality = detected;
 
   Header header;
+  // A model whose context is below the format's smallest chunk restarts inside chunks.
   const uint64_t chunk =
-      o.chunk_size ? o.chunk_size : model.preferred_chunk() ? model.preferred_chunk() : kDefaultChunk;
+      o.chunk_size               ? o.chunk_size
+      : model.preferred_chunk()  ? std::clamp<uint64_t>(model.preferred_chunk(), 1 << 10, 1 << 26)
+                                 : kDefaultChunk;
   header.chunk_log = std::countr_zero(chunk);
   header.model = model.identity();
   header.modality = static_cast<uint8_t>(flat.modality);
