@@ -28,7 +28,8 @@ ModelIdentity builtin_identity(const std::string& name, const std::string& descr
 
 // Many independent byte streams at once. Streams are numbered 0..n-1 after reset(n);
 // each starts empty. One predict/update round moves some of them (those in `ids`, in
-// increasing order, each at most once) forward by one byte. A neural model computes a
+// increasing order, each at most once) forward by one byte; the coder moves them in
+// lockstep (all at the same position) and a stream that leaves never returns. A neural model computes a
 // whole round as one batch; the classical model simply loops.
 class BatchByteModel {
  public:

@@ -39,10 +39,15 @@ Tensor to_int8(const Tensor& a) {
 // integer of magnitude < 2^24 and float32 represents it exactly in any summation order.
 Tensor exact_matmul(const Tensor& a, const Tensor& b) {
   const int64_t k = a.size(-1);
+  if (a.scalar_type() != torch::kFloat || b.scalar_type() != torch::kFloat)
+    throw Error(ErrorCode::kUsageBadArgument, "exact matmul: operands must be float32");
   Tensor sum;
   for (int64_t i = 0; i < k; i += kExactChunk) {
     const int64_t n = std::min(kExactChunk, k - i);
-    const Tensor part = torch::matmul(a.narrow(-1, i, n), b.narrow(-2, i, n)).to(torch::kLong);
+    const Tensor product = torch::matmul(a.narrow(-1, i, n), b.narrow(-2, i, n));
+    if (product.scalar_type() != torch::kFloat)  // autocast would round the sums
+      throw Error(ErrorCode::kUsageBadArgument, "exact matmul: the product is not float32");
+    const Tensor part = product.to(torch::kLong);
     sum = sum.defined() ? sum + part : part;
   }
   return sum;
@@ -335,6 +340,23 @@ ExactStack stack_to(const ExactStack& s, torch::Device d) {
   return out;
 }
 
+ExactLinear empty_linear(int64_t out, int64_t in) {
+  return {torch::empty({out, in}), torch::empty({out}, torch::kLong)};
+}
+
+ExactStack empty_stack(int64_t width, int64_t layers, int64_t heads, int64_t mlp_ratio) {
+  ExactStack s;
+  s.heads = heads;
+  const int64_t d = width, h = mlp_ratio * width;
+  for (int64_t i = 0; i < layers; ++i)
+    s.blocks.push_back({torch::empty({d}, torch::kLong), torch::empty({d}, torch::kLong),
+                        empty_linear(3 * d, d), empty_linear(d, d), empty_linear(h, d),
+                        empty_linear(d, h), torch::empty({1}, torch::kLong),
+                        torch::empty({1}, torch::kLong)});
+  s.norm = torch::empty({d}, torch::kLong);
+  return s;
+}
+
 // Every tensor of the model under its file name, weights marked (stored as int8).
 template <typename Model, typename F>
 void for_each_tensor(Model& m, F f) {
@@ -370,6 +392,54 @@ void for_each_tensor(Model& m, F f) {
   f("head_table", m.head_table, false);
 }
 
+// The bounds every model must keep so that no int64 intermediate overflows and nothing is
+// divided by zero, whatever the input bytes (model/EXACT.md, "Bounds"). Quantization and
+// loading both check them, so a hostile model file is refused rather than computed with.
+void check_bounds(const ExactModel& m) {
+  const Config& c = m.config;
+  if (c.activation != "relu2")
+    throw Error(ErrorCode::kModelMismatch, "exact model: only the relu2 activation is exact, not " +
+                                               c.activation);
+  // Widths up to 4096 keep sums of r^2 (4096 * 2^50) and products acc * mult
+  // (16384 * 127 * 128 * 2^34) below 2^63.
+  for (int64_t width : {c.global_width, c.local_width})
+    if (width > 4096 || width * c.mlp_ratio > 16384)
+      throw Error(ErrorCode::kModelMismatch,
+                  "exact model: widths above 4096 (or MLPs above 16384) are not supported");
+  constexpr int64_t kMultMax = int64_t(1) << 34, kGainMax = int64_t(1) << 36;
+  // num * value_mult with num <= 127 * 4096 * keys, doubled by the rounding division.
+  const int64_t keys = std::max(c.context, c.patch);
+  const int64_t value_max = (int64_t(1) << 62) / (int64_t(256) * 4096 * keys);
+  for_each_tensor(m, [&](const std::string& name, const Tensor& t, bool weight) {
+    auto ends = [&](const char* suffix) {
+      const std::string s = suffix;
+      return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+    };
+    int64_t lo = -kMultMax, hi = kMultMax;
+    if (weight) lo = -127, hi = 127;
+    else if (ends("up.mult")) lo = 0;  // ReLU^2 squares t, which must stay >= 0
+    else if (ends("norm1") || ends("norm2") || ends("norm")) lo = -kGainMax, hi = kGainMax;
+    else if (ends("score_mult")) lo = 0, hi = int64_t(1) << 30;
+    else if (ends("value_mult")) lo = -value_max, hi = value_max;
+    else if (name == "attn_table") lo = 0, hi = int64_t(1) << kAttnBits;
+    else if (name == "head_table") lo = 0, hi = int64_t(1) << kHeadBits;
+    else if (name.find("bytes") != std::string::npos || name.find("position") != std::string::npos ||
+             name.find("start") != std::string::npos)
+      lo = -kResidualMax, hi = kResidualMax;
+    const Tensor v = t.to(torch::kCPU).to(torch::kLong);
+    if (v.numel() && (v.min().item<int64_t>() < lo || v.max().item<int64_t>() > hi))
+      throw Error(ErrorCode::kModelMismatch, "exact model: tensor " + name + " has values outside " +
+                                                 std::to_string(lo) + ".." + std::to_string(hi));
+  });
+  // The largest score and the likeliest byte must weigh something: no division by zero.
+  if (m.attn_table[0].item<int64_t>() < 1 || m.head_table[0].item<int64_t>() < 1)
+    throw Error(ErrorCode::kModelMismatch, "exact model: an exponential table starts at 0");
+  // Left-out keys take the last entry: it must weigh nothing, as in the cached pass.
+  if (m.attn_table[kAttnLength - 1].item<int64_t>() != 0 ||
+      m.head_table[kHeadLength - 1].item<int64_t>() != 0)
+    throw Error(ErrorCode::kModelMismatch, "exact model: an exponential table does not end at 0");
+}
+
 }  // namespace
 
 Checkpoint ExactModel::to_checkpoint() const {
@@ -388,13 +458,10 @@ ExactModel ExactModel::from_checkpoint(const Checkpoint& c) {
                 "not an exact model file (a float checkpoint? convert it with mbz quantize)");
   ExactModel m;
   m.config = config_from_json(c.config_json);
-  // The shapes follow from the config: build the skeleton from a float model of it.
-  Megabyte skeleton(m.config);
-  StackRanges g, l;
-  g.blocks.resize(m.config.global_layers);
-  l.blocks.resize(m.config.local_layers);
-  m.global = quantize_stack(skeleton->global, g);
-  m.local = quantize_stack(skeleton->local, l);
+  // Tensors of the shapes the config implies, filled from the file below.
+  const Config& cf = m.config;
+  m.global = empty_stack(cf.global_width, cf.global_layers, cf.global_heads, cf.mlp_ratio);
+  m.local = empty_stack(cf.local_width, cf.local_layers, cf.local_heads, cf.mlp_ratio);
   std::map<std::string, const Tensor*> by_name;
   for (const NamedTensor& t : c.tensors) by_name[t.name] = &t.tensor;
   const std::vector<int64_t> residual_shapes[] = {
@@ -406,10 +473,8 @@ ExactModel ExactModel::from_checkpoint(const Checkpoint& c) {
   m.global_position = torch::empty(residual_shapes[2], torch::kLong);
   m.local_bytes = torch::empty(residual_shapes[3], torch::kLong);
   m.local_position = torch::empty(residual_shapes[4], torch::kLong);
-  m.global_to_local = {torch::empty({m.config.local_width, m.config.global_width / m.config.patch}),
-                       torch::empty({m.config.local_width}, torch::kLong)};
-  m.head = {torch::empty({kByteValues, m.config.local_width}),
-            torch::empty({kByteValues}, torch::kLong)};
+  m.global_to_local = empty_linear(cf.local_width, cf.global_width / cf.patch);
+  m.head = empty_linear(kByteValues, cf.local_width);
   m.attn_table = torch::empty({kAttnLength}, torch::kLong);
   m.head_table = torch::empty({kHeadLength}, torch::kLong);
   for_each_tensor(m, [&](const std::string& name, Tensor& t, bool weight) {
@@ -422,6 +487,7 @@ ExactModel ExactModel::from_checkpoint(const Checkpoint& c) {
                                                  " has the wrong shape or type");
     t = weight ? stored.to(torch::kFloat) : stored.clone();
   });
+  check_bounds(m);
   return m;
 }
 
@@ -465,6 +531,7 @@ ExactModel ExactModel::quantize(Megabyte& model, const Tensor& calibration,
                            kMultBits);
   q.attn_table = exp_table(kAttnLength, kAttnSteps, kAttnBits);
   q.head_table = exp_table(kHeadLength, kHeadSteps, kHeadBits);
+  check_bounds(q);
   return q;
 }
 
@@ -487,6 +554,7 @@ ExactModel ExactModel::to(torch::Device d) const {
 
 Tensor ExactModel::forward(const Tensor& bytes, const Tensor& modality) const {
   torch::NoGradGuard no_grad;
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   const int64_t b = bytes.size(0), t = bytes.size(1), p = config.patch;
   const int64_t k = (t + p - 1) / p, dg = config.global_width;
   if (t == 0 || k > config.context)
@@ -522,6 +590,9 @@ ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality)
 
 Tensor ExactDecoder::next_weights() {
   torch::NoGradGuard no_grad;
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  if (pending_)
+    throw Error(ErrorCode::kUsageBadArgument, "exact decoder: next_weights() twice without push()");
   const Config& c = model_.config;
   const int64_t j = position_ % c.patch, k = position_ / c.patch;
   if (position_ >= c.context_bytes())

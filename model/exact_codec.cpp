@@ -1,6 +1,7 @@
 // An exact model file as a ModelFactory: tables from ExactDecoder, through cdf_from_weights.
 #include "model/exact_codec.h"
 
+#include <algorithm>
 #include <bit>
 #include <filesystem>
 #include <vector>
@@ -23,6 +24,7 @@ class ExactByteModel : public BatchByteModel {
   void reset(size_t n) override {
     if (n > max_) throw Error(ErrorCode::kUsageBadArgument, "exact model: more streams than it was made for");
     n_ = n;
+    live_.assign(n, true);
     position_ = 0;
     decoder_.reset();
   }
@@ -30,6 +32,16 @@ class ExactByteModel : public BatchByteModel {
   void set_modality(uint8_t modality) override { modality_ = modality; }
 
   void predict(std::span<const uint32_t> ids, std::span<Cdf> tables) override {
+    // Lockstep (codec/chunk_coder.cpp): every stream in a round is at position_, and one
+    // that left never returns.
+    for (uint32_t id : ids)
+      if (id >= n_ || !live_[id])
+        throw Error(ErrorCode::kUsageBadArgument, "exact model: stream " + std::to_string(id) +
+                                                      " is not in step with the others");
+    std::fill(live_.begin(), live_.end(), false);
+    for (uint32_t id : ids) live_[id] = true;
+    if (modality_ > 3)
+      throw Error(ErrorCode::kUsageBadArgument, "exact model: modality " + std::to_string(modality_));
     if (position_ % model_->config.context_bytes() == 0) {
       // A stream's first byte, or one context further on: a fresh window.
       decoder_.reset();
@@ -57,6 +69,7 @@ class ExactByteModel : public BatchByteModel {
   size_t max_, n_ = 0;
   uint64_t position_ = 0;
   uint8_t modality_ = 0;
+  std::vector<bool> live_;  // streams still in step
   std::unique_ptr<ExactDecoder> decoder_;
 };
 

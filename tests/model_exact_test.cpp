@@ -90,5 +90,43 @@ TEST(Exact, CloseToTheFloatModel) {
   EXPECT_NEAR(exact_bpb, float_bpb, 0.05 * float_bpb) << "float " << float_bpb;
 }
 
+TEST(Exact, ModelFileRoundTripAndHostileValues) {
+  const Models m = tiny_models(4);
+  const Checkpoint file = m.exact.to_checkpoint();
+  const ExactModel loaded = ExactModel::from_checkpoint(file);
+  const torch::Tensor bytes = torch::randint(0, 256, {2, 40}, torch::kLong);
+  const torch::Tensor modality = torch::tensor({1, 3});
+  EXPECT_TRUE(torch::equal(loaded.forward(bytes, modality), m.exact.forward(bytes, modality)));
+
+  // Values that could overflow int64 or divide by zero are refused, naming the tensor.
+  auto tampered = [&](const std::string& name, int64_t index, int64_t value) {
+    Checkpoint bad = file;
+    for (NamedTensor& t : bad.tensors)
+      if (t.name == name) {
+        t.tensor = t.tensor.clone();
+        t.tensor.view({-1})[index] = value;
+      }
+    try {
+      ExactModel::from_checkpoint(bad);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kModelMismatch) << e.what();
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(tampered("attn_table", 0, 0).find("starts at 0"), std::string::npos);
+  EXPECT_NE(tampered("global.layers.0.qkv.mult", 0, int64_t(1) << 50).find("global.layers.0.qkv.mult"),
+            std::string::npos);
+  EXPECT_NE(tampered("local.layers.0.score_mult", 0, -1).find("outside"), std::string::npos);
+  EXPECT_NE(tampered("head.weight", 0, -128).find("head.weight"), std::string::npos);
+
+  Checkpoint missing = file;
+  missing.tensors.pop_back();
+  EXPECT_THROW(ExactModel::from_checkpoint(missing), Error);
+  Checkpoint float_file = file;
+  float_file.train_json = "";
+  EXPECT_THROW(ExactModel::from_checkpoint(float_file), Error);
+}
+
 }  // namespace
 }  // namespace mbz::model
