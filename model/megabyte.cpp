@@ -3,7 +3,9 @@
 // width, H heads, d = D / H head width, N streams of the decoder.
 #include "model/megabyte.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "codec/error.h"
 #include "model/torch_compat.h"
@@ -102,6 +104,21 @@ TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads, i
 }
 
 torch::Tensor TransformerImpl::forward(torch::Tensor x) {
+  // Inference on the CPU runs the stack over slices of the batch of about kSliceRows
+  // positions: the activations of a slice (the MLP's hidden layer is 4 x 128 x 4 bytes a
+  // position in the small preset's local model) then stay in cache and in memory malloc
+  // reuses, where the whole batch's (16 MB for one 8 KiB window) went back to the kernel and
+  // came back as fresh zeroed pages on every operation. Measured on a 2-core EPYC: the small
+  // preset's local stack 3x faster. Rows do not interact, so slicing changes nothing but
+  // float rounding.
+  constexpr int64_t kSliceRows = 1024;
+  const int64_t per_slice = std::max<int64_t>(1, kSliceRows / std::max<int64_t>(1, x.size(1)));
+  if (!torch::GradMode::is_enabled() && x.device().is_cpu() && x.size(0) > per_slice) {
+    std::vector<torch::Tensor> slices;
+    for (int64_t i = 0; i < x.size(0); i += per_slice)
+      slices.push_back(forward(x.narrow(0, i, std::min(per_slice, x.size(0) - i))));
+    return torch::cat(slices, 0);
+  }
   for (const auto& block : *blocks) x = block->as<Block>()->forward(x);
   return norm(x);
 }
