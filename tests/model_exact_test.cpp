@@ -50,6 +50,30 @@ TEST(Exact, DecoderGivesTheEncodersIntegers) {
   EXPECT_THROW(decoder.next_weights(), Error);  // past the context
 }
 
+// A model whose MLP is wider than one exact product piece (1152 > 1024) and whose context
+// spans several query blocks (300 patches > 256): the split paths of exact.cpp.
+TEST(Exact, SplitProductsAndQueryBlocksMatchTheDecoder) {
+  torch::manual_seed(5);
+  Megabyte float_model(config_from_json(
+      R"({"patch": 4, "global_width": 72, "global_layers": 1, "global_heads": 2,
+          "local_width": 32, "local_layers": 1, "local_heads": 2, "context": 300,
+          "mlp_ratio": 16})"));
+  {
+    torch::NoGradGuard no_grad;
+    for (torch::Tensor& p : float_model->parameters()) p.normal_(0.0, 0.3);
+  }
+  const int64_t t = float_model->config.context_bytes();
+  const torch::Tensor bytes = torch::randint(0, 256, {2, t}, torch::kLong);
+  const torch::Tensor modality = torch::tensor({1, 2});
+  const ExactModel exact = ExactModel::quantize(float_model, bytes, modality);
+  const torch::Tensor full = exact.forward(bytes, modality);
+  ExactDecoder decoder(exact, modality);
+  for (int64_t i = 0; i < t; ++i) {
+    ASSERT_TRUE(torch::equal(decoder.next_weights(), full.select(1, i))) << "position " << i;
+    decoder.push(bytes.select(1, i));
+  }
+}
+
 TEST(Exact, SameIntegersForAnyBatchAndThreadCount) {
   const Models m = tiny_models(2);
   const torch::Tensor bytes = torch::randint(0, 256, {5, 77}, torch::kLong);
