@@ -200,9 +200,8 @@ int run_score(const Options& o) {
         one.to_json(json, false);
         json.end_object();
       } else {
-        std::printf("%12llu %-6s %10.4f  %s%s\n", static_cast<unsigned long long>(p.size),
-                    modality, p.size ? one.bits / p.size : 0.0, p.file.c_str(),
-                    one.units().c_str());
+        std::printf("%12llu %-6s %10.4f  %s%s\n", static_cast<unsigned long long>(p.size), modality,
+                    p.size ? one.bits / p.size : 0.0, p.file.c_str(), one.units().c_str());
       }
     }
     pending.clear(), pending_bytes = 0;

@@ -36,8 +36,7 @@ class FloatScorer {
     std::span<const uint8_t> bytes;
     int modality = 0;
   };
-  std::vector<double> bits(std::span<const Stream> streams, int64_t stride = 0,
-                           int64_t window = 0);
+  std::vector<double> bits(std::span<const Stream> streams, int64_t stride = 0, int64_t window = 0);
   // The window bits() reads with for a requested `window` (0: the context).
   int64_t window(int64_t requested) const;
 
