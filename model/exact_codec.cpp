@@ -9,6 +9,7 @@
 #include "codec/error.h"
 #include "model/checkpoint.h"
 #include "model/exact.h"
+#include "model/exact_cpu.h"
 
 namespace mbz::model {
 
@@ -18,8 +19,11 @@ namespace {
 // fed byte 0, which no later table of a live stream can see.
 class ExactByteModel : public BatchByteModel {
  public:
-  ExactByteModel(std::shared_ptr<const ExactModel> model, size_t max_streams)
-      : model_(std::move(model)), max_(max_streams) {}
+  // `cpu`: the plain C++ decoder for a model on the CPU (the same integers, faster);
+  // null: ExactDecoder through LibTorch (CUDA).
+  ExactByteModel(std::shared_ptr<const ExactModel> model, std::shared_ptr<const CpuExactModel> cpu,
+                 size_t max_streams)
+      : model_(std::move(model)), cpu_(std::move(cpu)), max_(max_streams) {}
 
   void reset(size_t n) override {
     if (n > max_) throw Error(ErrorCode::kUsageBadArgument, "exact model: more streams than it was made for");
@@ -27,6 +31,7 @@ class ExactByteModel : public BatchByteModel {
     live_.assign(n, true);
     position_ = 0;
     decoder_.reset();
+    cpu_decoder_.reset();
   }
   size_t max_streams() const override { return max_; }
   void set_modality(uint8_t modality) override { modality_ = modality; }
@@ -45,12 +50,23 @@ class ExactByteModel : public BatchByteModel {
     if (position_ % model_->config.context_bytes() == 0) {
       // A stream's first byte, or one context further on: a fresh window.
       decoder_.reset();
-      const torch::Tensor modality = torch::full({int64_t(n_)}, int64_t(modality_),
-                                                 torch::dtype(torch::kLong).device(model_->device()));
-      decoder_ = std::make_unique<ExactDecoder>(*model_, modality);
+      cpu_decoder_.reset();
+      if (cpu_) {
+        cpu_decoder_ = std::make_unique<CpuExactDecoder>(*cpu_, std::vector<uint8_t>(n_, modality_));
+      } else {
+        const torch::Tensor modality = torch::full(
+            {int64_t(n_)}, int64_t(modality_), torch::dtype(torch::kLong).device(model_->device()));
+        decoder_ = std::make_unique<ExactDecoder>(*model_, modality);
+      }
     }
-    const torch::Tensor weights = decoder_->next_weights().cpu().contiguous();  // [N, 256]
-    const int64_t* w = weights.data_ptr<int64_t>();
+    torch::Tensor weights;  // [N, 256]
+    if (cpu_) {
+      weights_.resize(n_ * kByteValues);
+      cpu_decoder_->next_weights(weights_);
+    } else {
+      weights = decoder_->next_weights().cpu().contiguous();
+    }
+    const int64_t* w = cpu_ ? weights_.data() : weights.data_ptr<int64_t>();
     for (size_t j = 0; j < ids.size(); ++j) {
       const auto* row = reinterpret_cast<const uint64_t*>(w + size_t(ids[j]) * kByteValues);
       cdf_from_weights(std::span<const uint64_t, 256>(row, 256), tables[j]);
@@ -58,15 +74,23 @@ class ExactByteModel : public BatchByteModel {
   }
 
   void update(std::span<const uint32_t> ids, std::span<const uint8_t> bytes) override {
-    torch::Tensor next = torch::zeros({int64_t(n_)}, torch::kLong);
-    for (size_t j = 0; j < ids.size(); ++j) next[ids[j]] = int64_t(bytes[j]);
-    decoder_->push(next.to(model_->device()));
+    next_.assign(n_, 0);
+    for (size_t j = 0; j < ids.size(); ++j) next_[ids[j]] = bytes[j];
+    if (cpu_)
+      cpu_decoder_->push(next_);
+    else
+      decoder_->push(torch::tensor(std::vector<int64_t>(next_.begin(), next_.end()))
+                         .to(model_->device()));
     ++position_;
   }
 
  private:
   std::shared_ptr<const ExactModel> model_;
+  std::shared_ptr<const CpuExactModel> cpu_;
   size_t max_, n_ = 0;
+  std::vector<int64_t> weights_;
+  std::vector<uint8_t> next_;
+  std::unique_ptr<CpuExactDecoder> cpu_decoder_;
   uint64_t position_ = 0;
   uint8_t modality_ = 0;
   std::vector<bool> live_;  // streams still in step
@@ -76,12 +100,14 @@ class ExactByteModel : public BatchByteModel {
 class ExactFactory : public ModelFactory {
  public:
   ExactFactory(ModelIdentity identity, std::shared_ptr<const ExactModel> model)
-      : identity_(std::move(identity)), model_(std::move(model)) {}
+      : identity_(std::move(identity)),
+        model_(std::move(model)),
+        cpu_(model_->device().is_cpu() ? std::make_shared<const CpuExactModel>(*model_) : nullptr) {}
   const ModelIdentity& identity() const override { return identity_; }
   std::unique_ptr<BatchByteModel> create(size_t max_streams) const override {
-    return std::make_unique<ExactByteModel>(model_, max_streams);
+    return std::make_unique<ExactByteModel>(model_, cpu_, max_streams);
   }
-  size_t preferred_batch() const override { return model_->device().is_cuda() ? 256 : 16; }
+  size_t preferred_batch() const override { return model_->device().is_cuda() ? 256 : 8; }
   uint64_t preferred_chunk() const override {  // the largest power of two in the context
     return uint64_t{1} << (63 - std::countl_zero(uint64_t(model_->config.context_bytes())));
   }
@@ -89,6 +115,7 @@ class ExactFactory : public ModelFactory {
  private:
   ModelIdentity identity_;
   std::shared_ptr<const ExactModel> model_;
+  std::shared_ptr<const CpuExactModel> cpu_;
 };
 
 }  // namespace

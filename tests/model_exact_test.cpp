@@ -6,6 +6,7 @@
 
 #include "codec/error.h"
 #include "model/exact.h"
+#include "model/exact_cpu.h"
 
 namespace mbz::model {
 namespace {
@@ -50,6 +51,25 @@ TEST(Exact, DecoderGivesTheEncodersIntegers) {
   EXPECT_THROW(decoder.next_weights(), Error);  // past the context
 }
 
+// The plain C++ decoder gives the torch engine's integers, stream by stream.
+void expect_cpu_decoder_matches(const ExactModel& exact, const torch::Tensor& bytes,
+                                const std::vector<uint8_t>& modality) {
+  const CpuExactModel cpu(exact);
+  const torch::Tensor full =
+      exact.forward(bytes, torch::tensor(std::vector<int64_t>(modality.begin(), modality.end())));
+  const int64_t n = bytes.size(0), t = bytes.size(1);
+  CpuExactDecoder decoder(cpu, modality);
+  std::vector<int64_t> weights(static_cast<size_t>(n * 256));
+  std::vector<uint8_t> next(static_cast<size_t>(n));
+  for (int64_t i = 0; i < t; ++i) {
+    decoder.next_weights(weights);
+    const torch::Tensor got = torch::tensor(weights).view({n, 256});
+    ASSERT_TRUE(torch::equal(got, full.select(1, i))) << "position " << i;
+    for (int64_t s = 0; s < n; ++s) next[size_t(s)] = uint8_t(bytes[s][i].item<int64_t>());
+    decoder.push(next);
+  }
+}
+
 // A model whose MLP is wider than one exact product piece (1152 > 1024) and whose context
 // spans several query blocks (300 patches > 256): the split paths of exact.cpp.
 TEST(Exact, SplitProductsAndQueryBlocksMatchTheDecoder) {
@@ -66,12 +86,19 @@ TEST(Exact, SplitProductsAndQueryBlocksMatchTheDecoder) {
   const torch::Tensor bytes = torch::randint(0, 256, {2, t}, torch::kLong);
   const torch::Tensor modality = torch::tensor({1, 2});
   const ExactModel exact = ExactModel::quantize(float_model, bytes, modality);
+  expect_cpu_decoder_matches(exact, bytes, {1, 2});
   const torch::Tensor full = exact.forward(bytes, modality);
   ExactDecoder decoder(exact, modality);
   for (int64_t i = 0; i < t; ++i) {
     ASSERT_TRUE(torch::equal(decoder.next_weights(), full.select(1, i))) << "position " << i;
     decoder.push(bytes.select(1, i));
   }
+}
+
+TEST(Exact, PlainCpuDecoderGivesTheSameIntegers) {
+  const Models m = tiny_models(6);
+  const torch::Tensor bytes = torch::randint(0, 256, {3, m.exact.config.context_bytes()}, torch::kLong);
+  expect_cpu_decoder_matches(m.exact, bytes, {1, 2, 3});
 }
 
 TEST(Exact, SameIntegersForAnyBatchAndThreadCount) {

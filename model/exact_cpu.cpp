@@ -1,0 +1,275 @@
+// ExactDecoder's arithmetic (model/EXACT.md) in plain loops. Names follow exact.cpp.
+#include "model/exact_cpu.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "codec/error.h"
+
+namespace mbz::model {
+
+namespace {
+
+std::vector<int64_t> longs(const torch::Tensor& t) {
+  const torch::Tensor c = t.to(torch::kCPU).to(torch::kLong).contiguous();
+  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+}
+
+CpuExactModel::Linear linear_of(const ExactLinear& l) {
+  CpuExactModel::Linear out;
+  out.out = l.weight.size(0);
+  out.in = l.weight.size(1);
+  const torch::Tensor w = l.weight.to(torch::kCPU).to(torch::kChar).contiguous();
+  out.weight.assign(w.data_ptr<int8_t>(), w.data_ptr<int8_t>() + w.numel());
+  out.mult = longs(l.mult);
+  return out;
+}
+
+CpuExactModel::Stack stack_of(const ExactStack& s) {
+  CpuExactModel::Stack out;
+  out.heads = s.heads;
+  out.norm = longs(s.norm);
+  out.width = static_cast<int64_t>(out.norm.size());
+  for (const ExactBlock& b : s.blocks)
+    out.blocks.push_back({longs(b.norm1), longs(b.norm2), linear_of(b.qkv), linear_of(b.out),
+                          linear_of(b.up), linear_of(b.down), longs(b.score_mult)[0],
+                          longs(b.value_mult)[0]});
+  return out;
+}
+
+// floor(a / 2^bits + 1/2), as round_shift in exact.cpp (>> of a negative is floor in C++20).
+inline int64_t round_shift(int64_t a, int bits) {
+  return (a + (int64_t(1) << (bits - 1))) >> bits;
+}
+
+inline int64_t floor_div(int64_t a, int64_t b) {  // b > 0
+  return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+// a / b rounded half up, b > 0: floor((2a + b) / 2b).
+inline int64_t div_round(int64_t a, int64_t b) {
+  return floor_div(2 * a + b, 2 * b);
+}
+
+inline int8_t clamp8(int64_t a) {
+  return static_cast<int8_t>(std::clamp<int64_t>(a, -127, 127));
+}
+
+inline int64_t add_residual(int64_t r, int64_t delta) {
+  return std::clamp<int64_t>(r + delta, -kResidualMax, kResidualMax);
+}
+
+int64_t isqrt(int64_t n) {
+  int64_t q = static_cast<int64_t>(std::sqrt(static_cast<double>(n)));
+  while (q * q > n) --q;
+  while ((q + 1) * (q + 1) <= n) ++q;
+  return q;
+}
+
+// x [N, in] int8 -> acc [N, out] = (x W^T)[n][o] * mult[o], exactly (|x W^T| < 2^31).
+void linear(const CpuExactModel::Linear& l, const int8_t* x, int64_t n, int64_t* acc) {
+  for (int64_t o = 0; o < l.out; ++o) {
+    const int8_t* w = l.weight.data() + o * l.in;
+    for (int64_t s = 0; s < n; ++s) {
+      const int8_t* xs = x + s * l.in;
+      int32_t sum = 0;
+      for (int64_t i = 0; i < l.in; ++i) sum += int32_t(w[i]) * int32_t(xs[i]);
+      acc[s * l.out + o] = int64_t(sum) * l.mult[o];
+    }
+  }
+}
+
+// RMSNorm of r [N, D] to int8 [N, D].
+void rms_norm(const int64_t* r, int64_t n, int64_t d, const std::vector<int64_t>& gain, int8_t* a) {
+  for (int64_t s = 0; s < n; ++s) {
+    const int64_t* rs = r + s * d;
+    int64_t sum = 0;
+    for (int64_t i = 0; i < d; ++i) sum += rs[i] * rs[i];
+    const int64_t q = isqrt(sum / d + 1) << kNormBits;
+    for (int64_t i = 0; i < d; ++i) a[s * d + i] = clamp8(div_round(rs[i] * gain[i], q));
+  }
+}
+
+}  // namespace
+
+CpuExactModel::CpuExactModel(const ExactModel& m)
+    : config(m.config),
+      global_bytes(longs(m.global_bytes)),
+      global_start(longs(m.global_start)),
+      global_position(longs(m.global_position)),
+      local_bytes(longs(m.local_bytes)),
+      local_position(longs(m.local_position)),
+      global(stack_of(m.global)),
+      local(stack_of(m.local)),
+      global_to_local(linear_of(m.global_to_local)),
+      head(linear_of(m.head)),
+      attn_table(longs(m.attn_table)),
+      head_table(longs(m.head_table)) {}
+
+CpuExactDecoder::CpuExactDecoder(const CpuExactModel& model, std::span<const uint8_t> modality)
+    : model_(model), modality_(modality.begin(), modality.end()), n_(int64_t(modality.size())) {
+  const Config& c = model.config;
+  auto caches = [&](const CpuExactModel::Stack& s, int64_t capacity) {
+    std::vector<Cache> out(s.blocks.size());
+    for (Cache& cache : out) {
+      cache.capacity = capacity;
+      cache.k.assign(size_t(n_ * s.width * capacity), 0);
+      cache.v.assign(cache.k.size(), 0);
+    }
+    return out;
+  };
+  global_caches_ = caches(model.global, c.context);
+  local_caches_ = caches(model.local, c.patch);
+  patch_.assign(size_t(n_ * c.patch), 0);
+  previous_.assign(size_t(n_), int32_t(kStartId));
+  condition_.assign(size_t(n_ * c.patch * c.local_width), 0);
+}
+
+void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<Cache>& caches,
+                                 std::vector<int64_t>& r, std::vector<int8_t>& out) {
+  const int64_t d = stack.width, h = stack.heads, hd = d / h;
+  std::vector<int8_t> a(size_t(n_ * d)), qkv(size_t(n_ * 3 * d)), attended(size_t(n_ * d));
+  std::vector<int64_t> acc;
+  std::vector<int64_t> scores, e;
+  for (size_t layer = 0; layer < stack.blocks.size(); ++layer) {
+    const CpuExactModel::Block& b = stack.blocks[layer];
+    Cache& c = caches[layer];
+    if (c.length >= c.capacity)
+      throw Error(ErrorCode::kUsageBadArgument, "exact decoder: the context is full");
+    rms_norm(r.data(), n_, d, b.norm1, a.data());
+    acc.resize(size_t(n_ * 3 * d));
+    linear(b.qkv, a.data(), n_, acc.data());
+    for (size_t i = 0; i < acc.size(); ++i) qkv[i] = clamp8(round_shift(acc[i], kMultBits));
+    const int64_t len = ++c.length, pos = len - 1;
+    scores.resize(size_t(len));
+    e.resize(size_t(len));
+    for (int64_t s = 0; s < n_; ++s) {
+      const int8_t* q = qkv.data() + s * 3 * d;  // [3, H, hd]: q, k, v
+      for (int64_t head = 0; head < h; ++head) {
+        int8_t* keys = c.k.data() + ((s * h + head) * c.capacity) * hd;
+        int8_t* values = c.v.data() + ((s * h + head) * c.capacity) * hd;
+        std::copy_n(q + d + head * hd, hd, keys + pos * hd);
+        std::copy_n(q + 2 * d + head * hd, hd, values + pos * hd);
+        int64_t best = INT64_MIN;
+        for (int64_t j = 0; j < len; ++j) {
+          int32_t dot = 0;
+          for (int64_t i = 0; i < hd; ++i)
+            dot += int32_t(q[head * hd + i]) * int32_t(keys[j * hd + i]);
+          scores[j] = dot;
+          best = std::max(best, int64_t(dot));
+        }
+        int64_t total = 0;
+        for (int64_t j = 0; j < len; ++j) {
+          const int64_t delta = std::min<int64_t>(best - scores[j], int64_t(1) << 31);
+          const int64_t index =
+              std::min<int64_t>(floor_div(delta * b.score_mult, int64_t(1) << kMultBits),
+                                kAttnLength - 1);
+          e[j] = model_.attn_table[size_t(index)];
+          total += e[j];
+        }
+        for (int64_t i = 0; i < hd; ++i) {
+          int64_t num = 0;
+          for (int64_t j = 0; j < len; ++j) num += e[j] * values[j * hd + i];
+          attended[s * d + head * hd + i] =
+              clamp8(div_round(num * b.value_mult, total << kMultBits));
+        }
+      }
+    }
+    acc.resize(size_t(n_ * d));
+    linear(b.attn_out, attended.data(), n_, acc.data());
+    for (size_t i = 0; i < acc.size(); ++i) r[i] = add_residual(r[i], round_shift(acc[i], kMultBits));
+    rms_norm(r.data(), n_, d, b.norm2, a.data());
+    const int64_t hidden = b.up.out;
+    acc.resize(size_t(n_ * hidden));
+    // ReLU before the multiplier, as exact.cpp: the product's sign decides.
+    std::vector<int8_t> hid(size_t(n_ * hidden));
+    {
+      const CpuExactModel::Linear& up = b.up;
+      for (int64_t o = 0; o < up.out; ++o) {
+        const int8_t* w = up.weight.data() + o * up.in;
+        for (int64_t s = 0; s < n_; ++s) {
+          int32_t sum = 0;
+          for (int64_t i = 0; i < up.in; ++i) sum += int32_t(w[i]) * int32_t(a[s * d + i]);
+          const int64_t t = std::min<int64_t>(
+              round_shift(std::max<int64_t>(sum, 0) * up.mult[o], kMultBits),
+              int64_t(1) << (kReluBits + 4));
+          hid[s * hidden + o] =
+              static_cast<int8_t>(std::min<int64_t>(round_shift(t * t, 2 * kReluBits), 127));
+        }
+      }
+    }
+    acc.resize(size_t(n_ * d));
+    linear(b.down, hid.data(), n_, acc.data());
+    for (size_t i = 0; i < acc.size(); ++i) r[i] = add_residual(r[i], round_shift(acc[i], kMultBits));
+  }
+  out.resize(size_t(n_ * d));
+  rms_norm(r.data(), n_, d, stack.norm, out.data());
+}
+
+void CpuExactDecoder::next_weights(std::span<int64_t> out) {
+  const Config& c = model_.config;
+  const int64_t p = c.patch, dg = c.global_width, dl = c.local_width, piece = dg / p;
+  const int64_t j = position_ % p, k = position_ / p;
+  if (pending_)
+    throw Error(ErrorCode::kUsageBadArgument, "exact decoder: next_weights() twice without push()");
+  if (position_ >= c.context_bytes())
+    throw Error(ErrorCode::kUsageBadArgument, "exact decoder: streams end at the context, " +
+                                                  std::to_string(c.context_bytes()) + " bytes");
+  if (out.size() != size_t(n_ * kByteValues))
+    throw Error(ErrorCode::kUsageBadArgument, "exact decoder: output must hold N x 256 weights");
+  if (j == 0) {
+    std::vector<int64_t> r(size_t(n_ * dg));
+    for (int64_t s = 0; s < n_; ++s)
+      for (int64_t i = 0; i < dg; ++i) {
+        const int64_t in =
+            k == 0 ? model_.global_start[size_t(modality_[s] * dg + i)]
+                   : model_.global_bytes[size_t(patch_[s * p + i / piece] * piece + i % piece)];
+        r[s * dg + i] = add_residual(in, model_.global_position[size_t(k * dg + i)]);
+      }
+    std::vector<int8_t> g;
+    stack_step(model_.global, global_caches_, r, g);
+    std::vector<int64_t> acc(static_cast<size_t>(dl));
+    for (int64_t s = 0; s < n_; ++s)
+      for (int64_t slot = 0; slot < p; ++slot) {
+        linear(model_.global_to_local, g.data() + s * dg + slot * piece, 1, acc.data());
+        for (int64_t i = 0; i < dl; ++i)
+          condition_[size_t((s * p + slot) * dl + i)] = round_shift(acc[i], kMultBits);
+      }
+    for (Cache& cache : local_caches_) cache.length = 0;
+  }
+  std::vector<int64_t> r(size_t(n_ * dl));
+  for (int64_t s = 0; s < n_; ++s)
+    for (int64_t i = 0; i < dl; ++i)
+      r[s * dl + i] = add_residual(
+          add_residual(condition_[size_t((s * p + j) * dl + i)],
+                       model_.local_bytes[size_t(previous_[s] * dl + i)]),
+          model_.local_position[size_t(j * dl + i)]);
+  std::vector<int8_t> h;
+  stack_step(model_.local, local_caches_, r, h);
+  std::vector<int64_t> z(size_t(n_ * kByteValues));
+  linear(model_.head, h.data(), n_, z.data());
+  for (int64_t s = 0; s < n_; ++s) {
+    int64_t* zs = z.data() + s * kByteValues;
+    int64_t best = INT64_MIN;
+    for (int64_t o = 0; o < kByteValues; ++o) best = std::max(best, zs[o] = round_shift(zs[o], kMultBits));
+    for (int64_t o = 0; o < kByteValues; ++o)
+      out[size_t(s * kByteValues + o)] =
+          model_.head_table[size_t(std::min<int64_t>(best - zs[o], kHeadLength - 1))];
+  }
+  pending_ = true;
+}
+
+void CpuExactDecoder::push(std::span<const uint8_t> bytes) {
+  if (!pending_)
+    throw Error(ErrorCode::kUsageBadArgument, "exact decoder: push() without next_weights()");
+  const int64_t p = model_.config.patch, j = position_ % p;
+  for (int64_t s = 0; s < n_; ++s) {
+    patch_[size_t(s * p + j)] = bytes[size_t(s)];
+    previous_[size_t(s)] = bytes[size_t(s)];
+  }
+  pending_ = false;
+  ++position_;
+  if (position_ % p == 0) std::fill(previous_.begin(), previous_.end(), int32_t(kStartId));
+}
+
+}  // namespace mbz::model

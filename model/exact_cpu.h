@@ -1,0 +1,69 @@
+// The exact engine's decoder in plain C++ integer loops for the CPU: the same arithmetic as
+// ExactDecoder (model/EXACT.md), without a LibTorch operation per step, so a byte costs
+// what its multiply-adds cost. Gives exactly ExactDecoder's weights (tested).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "model/exact.h"
+
+namespace mbz::model {
+
+// An ExactModel's tensors as plain arrays.
+struct CpuExactModel {
+  struct Linear {
+    int64_t out = 0, in = 0;
+    std::vector<int8_t> weight;  // [out, in]
+    std::vector<int64_t> mult;   // [out]
+  };
+  struct Block {
+    std::vector<int64_t> norm1, norm2;
+    Linear qkv, attn_out, up, down;
+    int64_t score_mult = 0, value_mult = 0;
+  };
+  struct Stack {
+    int64_t width = 0, heads = 1;
+    std::vector<Block> blocks;
+    std::vector<int64_t> norm;
+  };
+
+  explicit CpuExactModel(const ExactModel& model);
+
+  Config config;
+  std::vector<int64_t> global_bytes, global_start, global_position, local_bytes, local_position;
+  Stack global, local;
+  Linear global_to_local, head;
+  std::vector<int64_t> attn_table, head_table;
+};
+
+// N streams in step, as ExactDecoder: next_weights() then push() for every byte.
+class CpuExactDecoder {
+ public:
+  CpuExactDecoder(const CpuExactModel& model, std::span<const uint8_t> modality);
+  // Frequency weights of the next byte of every stream into out[N * 256].
+  void next_weights(std::span<int64_t> out);
+  void push(std::span<const uint8_t> bytes);
+  int64_t position() const { return position_; }
+
+ private:
+  struct Cache {
+    std::vector<int8_t> k, v;  // [N, H, capacity, d]
+    int64_t capacity = 0, length = 0;
+  };
+  // One position of every stream through `stack`: r [N, D] residuals in, int8 [N, D] out.
+  void stack_step(const CpuExactModel::Stack& stack, std::vector<Cache>& caches,
+                  std::vector<int64_t>& r, std::vector<int8_t>& out);
+
+  const CpuExactModel& model_;
+  std::vector<uint8_t> modality_;
+  int64_t n_, position_ = 0;
+  bool pending_ = false;
+  std::vector<Cache> global_caches_, local_caches_;
+  std::vector<uint8_t> patch_;       // [N, P]
+  std::vector<int32_t> previous_;    // [N]: the previous byte's id
+  std::vector<int64_t> condition_;   // [N, P, Dl]
+};
+
+}  // namespace mbz::model
