@@ -154,12 +154,7 @@ void compress_one(const Options& o, const std::string& input) {
     flat.modality = detected;
 
   Header header;
-  // A model whose context is below the format's smallest chunk restarts inside chunks.
-  const uint64_t chunk =
-      o.chunk_size               ? o.chunk_size
-      : model.preferred_chunk()  ? std::clamp<uint64_t>(model.preferred_chunk(), 1 << 10, 1 << 26)
-                                 : kDefaultChunk;
-  header.chunk_log = std::countr_zero(chunk);
+  header.chunk_log = std::countr_zero(chunk_size_for(o, model));
   header.model = model.identity();
   header.modality = static_cast<uint8_t>(flat.modality);
   header.params = flat.params;
@@ -372,6 +367,12 @@ void info_one(const Options& o, const std::string& input, Json* json) {
 }
 
 }  // namespace
+
+uint64_t chunk_size_for(const Options& o, const ModelFactory& model) {
+  if (o.chunk_size) return o.chunk_size;
+  if (model.preferred_chunk()) return std::clamp<uint64_t>(model.preferred_chunk(), 1 << 10, 1 << 26);
+  return kDefaultChunk;
+}
 
 int run_compress(const Options& o) {
   // Archives written back to back on stdout would not decode: the format ends at its trailer.

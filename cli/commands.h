@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "codec/byte_model.h"
 #include "io/transform.h"
 
 namespace mbz::cli {
@@ -42,6 +43,10 @@ struct Options {
   int64_t window = 0;          // ... window in bytes; 0: the model's context
   std::string device = "cpu";  // ... cpu or cuda
 };
+
+// The chunk size compress and score use: --chunk-size, else the model's preference (at
+// least the format's 1 KiB: a smaller context restarts inside chunks), else kDefaultChunk.
+uint64_t chunk_size_for(const Options& options, const ModelFactory& model);
 
 // The io/ options that compress and score share; throws kUsageBadArgument for a bad --as.
 io::FlattenOptions flatten_options(const Options& options);

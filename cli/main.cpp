@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
                     "With a checkpoint: window in bytes, at most its context (default: its context)");
   score->add_option("--device", o.device, "With a checkpoint: cpu or cuda (default cpu)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
-  score->add_option("--chunk-size", chunk_size, "Chunk size the model restarts at (default 1M)");
+  score->add_option("--chunk-size", chunk_size, "Chunk size the model restarts at (default: as compress)");
   score->add_flag("--json", o.json, "Print JSON");
   add_reading(score, o);
 

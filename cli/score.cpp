@@ -3,6 +3,7 @@
 // tables over the stream io/ makes of each file, plus its transform parameters at 8 bits a
 // byte, without the container's overhead or the choice of other methods. Per file and per
 // modality, in bits per byte of the file and, for images and audio, per subpixel or sample.
+#include "model/exact_codec.h"
 #include "model/score.h"
 
 #include <algorithm>
@@ -60,8 +61,9 @@ std::vector<uint8_t> read_all(const std::string& path) {
 }
 
 // Ideal code length in bits of `data` under `model`, chunk by chunk.
-double model_bits(const ModelFactory& factory, std::span<const uint8_t> data, size_t chunk,
-                  unsigned threads, std::vector<std::unique_ptr<BatchByteModel>>& models) {
+double model_bits(const ModelFactory& factory, std::span<const uint8_t> data, uint8_t modality,
+                  size_t chunk, unsigned threads,
+                  std::vector<std::unique_ptr<BatchByteModel>>& models) {
   const size_t n = (data.size() + chunk - 1) / chunk;
   std::vector<double> bits(n, 0.0);
   parallel_for(threads, n, [&](unsigned slot, size_t k) {
@@ -71,6 +73,7 @@ double model_bits(const ModelFactory& factory, std::span<const uint8_t> data, si
         data.subspan(k * chunk, std::min(chunk, data.size() - k * chunk));
     const uint32_t id = 0;
     Cdf table;
+    model.set_modality(modality);
     model.reset(1);
     double sum = 0;
     for (uint8_t byte : part) {
@@ -117,7 +120,8 @@ struct Sum {
 
 }  // namespace
 
-// A --model that names a file (or the first part of a split one) is a float checkpoint.
+// A --model that names a file (or the first part of a split one) is a float checkpoint,
+// unless it is an exact model file: that codes like the built-in models.
 bool is_checkpoint(const std::string& name) {
   std::error_code ec;
   return fs::is_regular_file(name, ec) || fs::is_regular_file(name + ".000", ec);
@@ -127,7 +131,7 @@ int run_score(const Options& o) {
   // A float checkpoint from `mbz train` scores with the network's probabilities, in windows
   // of its context (--stride for overlapping ones); built-in models as compression would.
   std::unique_ptr<model::FloatScorer> network;
-  if (!o.model.empty() && is_checkpoint(o.model))
+  if (!o.model.empty() && is_checkpoint(o.model) && !model::is_exact_model_file(o.model))
     network = std::make_unique<model::FloatScorer>(o.model, o.device);
   const ModelFactory& model = o.model.empty() || network ? default_model() : model_by_name(o.model);
   const std::string model_name = network ? o.model : model.identity().name;
@@ -180,9 +184,11 @@ int run_score(const Options& o) {
           streams.push_back({p.flat.stream, static_cast<int>(p.flat.modality)});
         bits = network->bits(streams, o.stride, o.window);
       } else {
-        const uint64_t chunk = o.chunk_size ? o.chunk_size : kDefaultChunk;
+        const uint64_t chunk = chunk_size_for(o, model);
         for (size_t i = 0; i < pending.size(); ++i)
-          bits[i] = model_bits(model, pending[i].flat.stream, chunk, threads, models);
+          bits[i] = model_bits(model, pending[i].flat.stream,
+                               static_cast<uint8_t>(pending[i].flat.modality), chunk, threads,
+                               models);
       }
     } catch (const Error& e) {
       fail(e);

@@ -56,6 +56,10 @@ TEST_F(CliTest, QuantizedModelCompressesAndDecompressesExactly) {
   const Result i = mbz("info in.mbz");
   EXPECT_NE(i.out.find("tiny.mbzq (id "), std::string::npos) << i.out;
   EXPECT_NE(i.out.find("model       1 chunks"), std::string::npos) << i.out;
+  // score with the model file gives the ideal size of what compress coded.
+  const Result sc = mbz("score --json --model tiny.mbzq in.txt");
+  ASSERT_EQ(sc.code(), 0) << sc;
+  EXPECT_NE(sc.out.find("\"name\":\"tiny.mbzq\""), std::string::npos) << sc.out;
   const Result d = mbz("decompress -q --model tiny.mbzq in.mbz -o out.txt");
   ASSERT_EQ(d.code(), 0) << d;
   EXPECT_EQ(get("out.txt"), get("in.txt"));
