@@ -41,7 +41,7 @@ struct Options {
   // score with a float checkpoint (--model PATH): window stride in bytes; 0: disjoint windows
   int64_t stride = 0;
   int64_t window = 0;          // ... window in bytes; 0: the model's context
-  std::string device = "cpu";  // ... cpu or cuda
+  std::string device = "cpu";  // ... and model files: cpu or cuda
 };
 
 // The chunk size compress and score use: --chunk-size, else the model's preference (at

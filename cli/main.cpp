@@ -137,6 +137,10 @@ int main(int argc, char** argv) {
       app.add_subcommand("decompress", "Restore FILE from FILE.mbz (inputs are kept)");
   add_common(decompress, o);
   add_output(decompress, o);
+  for (CLI::App* cmd : {compress, decompress})
+    cmd->add_option("--device", o.device,
+                    "Where a model file runs: cpu or cuda (default cpu); never changes the bytes")
+        ->check(CLI::IsMember({"cpu", "cuda"}));
   decompress->add_option("--model", o.model,
                          "Model file the archive was made with (else found by its identity in "
                          "$MBZ_MODEL_PATH, then ~/.local/share/mbz/models)");
@@ -156,7 +160,8 @@ int main(int argc, char** argv) {
                     "score only their last ones (default: disjoint windows)");
   score->add_option("--window", o.window,
                     "With a checkpoint: window in bytes, at most its context (default: its context)");
-  score->add_option("--device", o.device, "With a checkpoint: cpu or cuda (default cpu)")
+  score->add_option("--device", o.device,
+                    "Where a checkpoint or model file runs: cpu or cuda (default cpu)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   score->add_option("--chunk-size", chunk_size, "Chunk size the model restarts at (default: as compress)");
   score->add_flag("--json", o.json, "Print JSON");
@@ -175,6 +180,7 @@ int main(int argc, char** argv) {
   }
   try {
     o.chunk_size = chunk_size.empty() ? 0 : parse_chunk_size(chunk_size);
+    mbz::cli::set_model_device(o.device);
     if (o.to_stdout && !o.output.empty())
       throw mbz::Error(mbz::ErrorCode::kUsageBadArgument, "-c and -o exclude each other");
     int status = static_cast<int>(mbz::ErrorBand::kUsage);

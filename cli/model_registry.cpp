@@ -21,11 +21,16 @@ const ModelFactory& default_model() {
 
 namespace {
 
+std::string& model_device() {
+  static std::string device = "cpu";
+  return device;
+}
+
 // A model file, loaded once per process.
 const ModelFactory& model_file(const std::string& path) {
   static std::map<std::string, std::unique_ptr<ModelFactory>> loaded;
   std::unique_ptr<ModelFactory>& slot = loaded[path];
-  if (!slot) slot = model::load_exact_model(path);
+  if (!slot) slot = model::load_exact_model(path, model_device());
   return *slot;
 }
 
@@ -46,6 +51,10 @@ std::vector<std::string> search_path() {
 }
 
 }  // namespace
+
+void set_model_device(const std::string& device) {
+  model_device() = device;
+}
 
 const ModelFactory& model_by_name(const std::string& name) {
   if (model::is_exact_model_file(name)) return model_file(name);

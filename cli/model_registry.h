@@ -10,6 +10,10 @@
 
 namespace mbz::cli {
 
+// Where model files run from now on: "cpu" (the default) or "cuda". Never changes the
+// bytes an archive gets, only the speed.
+void set_model_device(const std::string& device);
+
 // The model used when no --model is given.
 const ModelFactory& default_model();
 // By name ("order2-v1") or the path of an exact model file; throws kModelUnknown naming
