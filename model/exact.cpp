@@ -298,7 +298,7 @@ ExactStack quantize_stack(Transformer& stack, const StackRanges& ranges) {
     const StackRanges::Block& r = ranges.blocks[i];
     const double s1 = scale_of(r.norm1), sq = scale_of(r.q), sk = scale_of(r.k),
                  sv = scale_of(r.v), sa = scale_of(r.attended), s2 = scale_of(r.norm2),
-                 sh = scale_of(r.hidden * 1.0);
+                 sh = scale_of(r.hidden);
     const int64_t d = stack->width;
     ExactBlock q;
     q.norm1 = quantize_gain(block.norm1, s1);

@@ -137,10 +137,13 @@ CpuExactDecoder::CpuExactDecoder(const CpuExactModel& model, std::span<const uin
 void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<Cache>& caches,
                                  std::vector<int64_t>& r, std::vector<int8_t>& out) {
   const int64_t d = stack.width, h = stack.heads, hd = d / h;
-  std::vector<int8_t> a(size_t(n_ * d)), qkv(size_t(n_ * 3 * d)), attended(size_t(n_ * d));
-  std::vector<int64_t> acc;
-  std::vector<int64_t> scores, e, num(static_cast<size_t>(hd));
-  std::vector<int32_t> part(static_cast<size_t>(hd));
+  // Scratch space kept between steps: this runs once per byte.
+  auto& [a, qkv, attended, hid, acc, scores, e, num, part] = scratch_;
+  a.resize(size_t(n_ * d));
+  qkv.resize(size_t(n_ * 3 * d));
+  attended.resize(size_t(n_ * d));
+  num.resize(size_t(hd));
+  part.resize(size_t(hd));
   for (size_t layer = 0; layer < stack.blocks.size(); ++layer) {
     const CpuExactModel::Block& b = stack.blocks[layer];
     Cache& c = caches[layer];
@@ -198,7 +201,7 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
     const int64_t hidden = b.up.out;
     acc.resize(size_t(n_ * hidden));
     // ReLU before the multiplier, as exact.cpp: the product's sign decides.
-    std::vector<int8_t> hid(size_t(n_ * hidden));
+    hid.resize(size_t(n_ * hidden));
     {
       const CpuExactModel::Linear& up = b.up;
       for (int64_t o = 0; o < up.out; ++o) {

@@ -56,7 +56,14 @@ class CpuExactDecoder {
   void stack_step(const CpuExactModel::Stack& stack, std::vector<Cache>& caches,
                   std::vector<int64_t>& r, std::vector<int8_t>& out);
 
+  struct Scratch {
+    std::vector<int8_t> a, qkv, attended, hidden;
+    std::vector<int64_t> acc, scores, e, num;
+    std::vector<int32_t> part;
+  };
+
   const CpuExactModel& model_;
+  Scratch scratch_;
   std::vector<uint8_t> modality_;
   int64_t n_, position_ = 0;
   bool pending_ = false;
