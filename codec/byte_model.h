@@ -9,6 +9,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "codec/range_coder.h"
 
@@ -61,5 +62,17 @@ class ModelFactory {
   // chunks are independent, so longer ones gain nothing); 0: no preference.
   virtual uint64_t preferred_chunk() const { return 0; }
 };
+
+// Exactness check: a 64-bit hash (XXH3) of every table `factory`'s model gives for
+// `streams` (of modality `modality`), run `batch` streams at a time in lockstep as the
+// coder runs them, the batches shared out over `threads` instances. The tables are hashed
+// stream by stream in order, so a model whose tables do not depend on batch or threads
+// gives one value for every batch and thread count, on every machine.
+uint64_t table_hash(const ModelFactory& factory, std::span<const std::vector<uint8_t>> streams,
+                    uint8_t modality, size_t batch, unsigned threads);
+
+// The fixed input of the exactness checks: `count` streams of 1 to `max_length` bytes of
+// mixed text-like and binary content, the same everywhere for the same arguments.
+std::vector<std::vector<uint8_t>> table_hash_streams(size_t count, size_t max_length);
 
 }  // namespace mbz

@@ -4,8 +4,10 @@
 # (images as pixels, audio as samples), plus the context study on text (windows of 2 and
 # 8 KiB beside the model's own) and strided scoring (half-context stride) on text.
 #
-#   bash bench/gpu/score.sh CKPT OUT_DIR [SECONDS_PER_SET]
+#   [WINDOW=BYTES] bash bench/gpu/score.sh CKPT OUT_DIR [SECONDS_PER_SET]
 #
+# WINDOW: score in windows of that many bytes (a model trained on shorter windows than its
+# context); default the model's context.
 # Each set is one `mbz score --json` file OUT_DIR/<modality>-<split>[-variant].json; a set
 # that runs past SECONDS_PER_SET (default 120) is cut off and reported.
 set -o pipefail
@@ -18,7 +20,8 @@ one() {  # NAME DIR FLAGS...
   shift 2
   [[ -d $dir ]] || { echo "score.sh: no $dir" >&2; return; }
   local start=$SECONDS
-  timeout "$limit" build-cuda/mbz score --model "$ckpt" --device cuda --json "$@" "$dir" \
+  timeout "$limit" build-cuda/mbz score --model "$ckpt" --device cuda --json \
+    ${WINDOW:+--window $WINDOW} "$@" "$dir" \
     > "$out/$name.json" 2> "$out/$name.err"
   echo "score.sh: $name rc=$? $((SECONDS - start))s"
 }
@@ -29,5 +32,8 @@ for split in valid unseen; do
 done
 context=$(build-cuda/mbz score --model "$ckpt" --json /dev/null 2>/dev/null |
           python3 -c 'import json,sys; print(json.load(sys.stdin)["model"]["context_bytes"])')
-for w in 2048 8192; do one "text-valid-w$w" "$corpus/text/valid" --window $w; done
-one "text-unseen-s$((context / 2))" "$corpus/text/unseen" --stride $((context / 2))
+window=${WINDOW:-$context}
+for w in 2048 8192; do
+  ((w < window)) && WINDOW= one "text-valid-w$w" "$corpus/text/valid" --window $w
+done
+one "text-unseen-s$((window / 2))" "$corpus/text/unseen" --stride $((window / 2))
