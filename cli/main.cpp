@@ -1,5 +1,6 @@
 // mbz: the command line. Parses arguments with CLI11, runs a subcommand, and turns
 // mbz::Error into one line on stderr and an exit status.
+#include <functional>
 #include <CLI/CLI.hpp>
 #include <cctype>
 #include <cstdio>
@@ -107,14 +108,16 @@ int main(int argc, char** argv) {
       "models"};
   app.footer(kExitCodes);
   app.require_subcommand(1);
-  app.set_version_flag("-V,--version", [] {
+  app.set_version_flag("-V,--version", std::function<std::string()>([] {
     std::string text = "mbz " MBZ_VERSION " (archive format " +
                        std::to_string(mbz::kFormatVersion) + ", LibTorch " +
                        mbz::model::libtorch_version() + ")\nbuilt-in models:";
+    const mbz::ModelFactory& bundled = mbz::cli::bundled_model();
+    text += "\n  " + bundled.identity().name + "  id " + bundled.identity().id_hex() + "  (default)";
     for (const mbz::ModelFactory* m : mbz::cli::builtin_models())
       text += "\n  " + m->identity().name + "  id " + m->identity().id_hex();
     return text;
-  }());
+  }));
 
   auto* compress = app.add_subcommand("compress", "Compress files to FILE.mbz (inputs are kept)");
   add_common(compress, o);

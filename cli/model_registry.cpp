@@ -1,11 +1,13 @@
 #include "cli/model_registry.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 
 #include "codec/error.h"
 #include "codec/order2_model.h"
+#include "model/bundled.h"
 #include "model/exact_codec.h"
 
 namespace mbz::cli {
@@ -15,10 +17,6 @@ std::vector<const ModelFactory*> builtin_models() {
   return {&order2};
 }
 
-const ModelFactory& default_model() {
-  return *builtin_models().front();
-}
-
 namespace {
 
 std::string& model_device() {
@@ -26,11 +24,22 @@ std::string& model_device() {
   return device;
 }
 
+// A model file that fails its own checks is a model error (exit 4), not a corrupt archive.
+template <class Load>
+std::unique_ptr<ModelFactory> load_model(const std::string& what, Load load) {
+  try {
+    return load();
+  } catch (const Error& e) {
+    if (e.band() != ErrorBand::kFormat && e.band() != ErrorBand::kCorrupt) throw;
+    throw Error(ErrorCode::kModelMismatch, what + " is not a usable model file: " + e.what());
+  }
+}
+
 // A model file, loaded once per process.
 const ModelFactory& model_file(const std::string& path) {
   static std::map<std::string, std::unique_ptr<ModelFactory>> loaded;
   std::unique_ptr<ModelFactory>& slot = loaded[path];
-  if (!slot) slot = model::load_exact_model(path, model_device());
+  if (!slot) slot = load_model(path, [&] { return model::load_exact_model(path, model_device()); });
   return *slot;
 }
 
@@ -52,18 +61,34 @@ std::vector<std::string> search_path() {
 
 }  // namespace
 
+const ModelFactory& bundled_model() {
+  static const std::unique_ptr<ModelFactory> model = load_model("the bundled model", [] {
+    return model::load_exact_model(model::bundled_model_bytes(), model::kBundledModelName,
+                                   model_device());
+  });
+  return *model;
+}
+
+const ModelFactory& default_model() {
+  return bundled_model();
+}
+
 void set_model_device(const std::string& device) {
   model_device() = device;
 }
 
 const ModelFactory& model_by_name(const std::string& name) {
-  if (model::is_exact_model_file(name)) return model_file(name);
-  std::string known;
+  if (name == model::kBundledModelName || name == "default") return bundled_model();
+  std::string known = std::string(model::kBundledModelName) + " (default)";
   for (const ModelFactory* model : builtin_models()) {
     if (model->identity().name == name) return *model;
-    known += (known.empty() ? "" : ", ") + model->identity().name;
+    known += ", " + model->identity().name;
   }
-  throw Error(ErrorCode::kModelUnknown, "unknown model '" + name + "' (known: " + known + ")");
+  std::error_code ec;
+  if (std::filesystem::exists(name, ec) || std::filesystem::exists(name + ".000", ec))
+    return model_file(name);
+  throw Error(ErrorCode::kModelUnknown,
+              "unknown model '" + name + "' (known: " + known + ", or a model file's path)");
 }
 
 const ModelFactory& model_for(const ModelIdentity& identity, const std::string& path) {
@@ -84,7 +109,12 @@ const ModelFactory& model_for(const ModelIdentity& identity, const std::string& 
   }
   for (const ModelFactory* model : builtin_models())
     if (model->identity().id == identity.id) return *model;
-  for (const ModelFactory* model : builtin_models())
+  std::vector<const ModelFactory*> known = builtin_models();
+  if (identity.name == model::kBundledModelName) {
+    if (bundled_model().identity().id == identity.id) return bundled_model();
+    known.push_back(&bundled_model());
+  }
+  for (const ModelFactory* model : known)
     if (model->identity().name == identity.name)
       throw Error(ErrorCode::kModelMismatch, "archive needs model " + identity.name + " with id " +
                                                  identity.id_hex() + ", but this mbz's " +

@@ -14,9 +14,11 @@ namespace mbz::cli {
 // bytes an archive gets, only the speed.
 void set_model_device(const std::string& device);
 
-// The model used when no --model is given.
+// The model used when no --model is given: the bundled one (model/bundled.h), loaded on
+// first use onto the device set by then.
 const ModelFactory& default_model();
-// By name ("order2-v1") or the path of an exact model file; throws kModelUnknown naming
+const ModelFactory& bundled_model();
+// By name ("order2-v1", "default" or the bundled model's name) or the path of an exact model file; throws kModelUnknown naming
 // the known ones.
 const ModelFactory& model_by_name(const std::string& name);
 // The model an archive needs: the file `path` when given (kModelMismatch when it is not

@@ -85,7 +85,7 @@ std::vector<uint8_t> read_file(const std::string& path) {
 // Reads fields front to back, refusing to run past the end.
 class Cursor {
  public:
-  Cursor(const std::vector<uint8_t>& data, uint64_t end, const std::string& path)
+  Cursor(std::span<const uint8_t> data, uint64_t end, const std::string& path)
       : data_(data), end_(end), path_(path) {}
   const uint8_t* take(uint64_t n, const char* what) {
     if (n > end_ - pos_)
@@ -105,7 +105,7 @@ class Cursor {
   uint64_t pos() const { return pos_; }
 
  private:
-  const std::vector<uint8_t>& data_;
+  std::span<const uint8_t> data_;
   uint64_t end_;
   const std::string& path_;
   uint64_t pos_ = 0;
@@ -193,6 +193,10 @@ Checkpoint read_checkpoint(const std::string& named) {
       data.insert(data.end(), part.begin(), part.end());
     }
   }
+  return parse_checkpoint(data, path);
+}
+
+Checkpoint parse_checkpoint(std::span<const uint8_t> data, const std::string& path) {
   if (data.size() < 16 || std::memcmp(data.data(), kCheckpointMagic, 4) != 0)
     throw Error(ErrorCode::kFormatMagic, path + ": not an mbz model file (expected magic MBZM)");
   Cursor header(data, data.size(), path);

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,8 @@ std::vector<std::string> write_checkpoint(const std::string& path, const Checkpo
 // against the file size, the dtypes, and the checksum. Throws kIoOpen / kIoRead,
 // kFormatMagic / kFormatVersion, kCorruptTruncated / kCorruptChunk naming what was expected.
 Checkpoint read_checkpoint(const std::string& path);
+// The same from the bytes of a whole checkpoint in memory; `path` names it in errors.
+Checkpoint parse_checkpoint(std::span<const uint8_t> data, const std::string& path);
 
 // The parameters of `model` under their module paths ("global.layers.0.attn.qkv.weight").
 std::vector<NamedTensor> model_tensors(Megabyte& model);

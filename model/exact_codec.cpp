@@ -132,12 +132,14 @@ bool is_exact_model_file(const std::string& path) {
   }
 }
 
-std::unique_ptr<ModelFactory> load_exact_model(const std::string& path, const std::string& device) {
+namespace {
+
+std::unique_ptr<ModelFactory> exact_factory(const Checkpoint& checkpoint, std::string name,
+                                            const std::string& device) {
   if (device != "cpu" && device != "cuda")
     throw Error(ErrorCode::kUsageBadArgument, "device must be cpu or cuda, got " + device);
   if (device == "cuda" && !torch::cuda::is_available())
     throw Error(ErrorCode::kUnsupportedFeature, "device cuda: LibTorch sees no CUDA device");
-  const Checkpoint checkpoint = read_checkpoint(path);
   auto model = std::make_shared<const ExactModel>(
       ExactModel::from_checkpoint(checkpoint).to(torch::Device(device == "cuda" ? torch::kCUDA : torch::kCPU)));
   // The identity hashes what the model computes with, not how the file is cut into parts.
@@ -147,9 +149,20 @@ std::unique_ptr<ModelFactory> load_exact_model(const std::string& path, const st
     descriptor += t.name + '\n';
     descriptor.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
   }
+  return std::make_unique<ExactFactory>(builtin_identity(std::move(name), descriptor), model);
+}
+
+}  // namespace
+
+std::unique_ptr<ModelFactory> load_exact_model(const std::string& path, const std::string& device) {
   std::string name = std::filesystem::path(path).filename().string();
   if (name.size() > 4 && name.compare(name.size() - 4, 4, ".000") == 0) name.resize(name.size() - 4);
-  return std::make_unique<ExactFactory>(builtin_identity(name, descriptor), model);
+  return exact_factory(read_checkpoint(path), std::move(name), device);
+}
+
+std::unique_ptr<ModelFactory> load_exact_model(std::span<const uint8_t> bytes,
+                                               const std::string& name, const std::string& device) {
+  return exact_factory(parse_checkpoint(bytes, name), name, device);
 }
 
 std::vector<std::string> quantize_checkpoint(const std::string& checkpoint,

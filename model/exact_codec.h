@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ bool is_exact_model_file(const std::string& path);
 // Streams longer than the model's context restart from the start patch at every multiple
 // of the context. Throws mbz::Error (kIoOpen, kFormat*, kModelMismatch).
 std::unique_ptr<ModelFactory> load_exact_model(const std::string& path,
+                                               const std::string& device = "cpu");
+// The same from the bytes of a whole model file (the bundled model), named `name`.
+std::unique_ptr<ModelFactory> load_exact_model(std::span<const uint8_t> bytes,
+                                               const std::string& name,
                                                const std::string& device = "cpu");
 
 // Converts the float checkpoint `checkpoint` into the exact model file `out`, with

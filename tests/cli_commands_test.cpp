@@ -243,7 +243,7 @@ TEST_F(CliTest, ProgressLineGivesWayToTheSummary) {
   // A second or so of model work on one thread: progress is drawn a few times a second.
   const std::string data = skewed_bytes(1 << 20, 15);
   put("f", data);
-  const Result r = mbz("compress --progress --threads 1 --chunk-size 64K --zstd-level 0 f");
+  const Result r = mbz("compress --progress --threads 1 --chunk-size 64K --zstd-level 0 --model order2-v1 f");
   ASSERT_EQ(r.code(), 0) << r;
   ASSERT_NE(r.err.find("\r\033[Kf: "), std::string::npos) << "no progress was drawn";
   // The progress line is cleared before the summary, which is the one complete line.
@@ -258,12 +258,12 @@ TEST_F(CliTest, ProgressLineGivesWayToTheSummary) {
 TEST_F(CliTest, ThreadsVerifyAndChunkSize) {
   const std::string data = skewed_bytes(6000, 6) + text_bytes(6000, 7);
   put("f", data);
-  const Result one = mbz("compress -q --threads 1 --chunk-size 1K -o a1.mbz f");
+  const Result one = mbz("compress -q --threads 1 --chunk-size 1K --model order2-v1 -o a1.mbz f");
   ASSERT_EQ(one.code(), 0) << one;
   EXPECT_EQ(one.err, "");  // -q
   EXPECT_EQ(one.out, "");
 
-  const Result two = mbz("compress -v --verify --threads 2 --chunk-size 1K -o a2.mbz f");
+  const Result two = mbz("compress -v --verify --threads 2 --chunk-size 1K --model order2-v1 -o a2.mbz f");
   ASSERT_EQ(two.code(), 0) << two;
   EXPECT_EQ(get("a1.mbz"), get("a2.mbz"));
   // -v: after the summary, one line per method used; together they cover all 12 chunks.
@@ -290,7 +290,7 @@ TEST_F(CliTest, ThreadsVerifyAndChunkSize) {
   const std::string a1 = get("a1.mbz"), d = get("d.mbz");
   ASSERT_GT(std::min(a1.size(), d.size()), 16u);
   EXPECT_EQ(a1[16], 10);  // chunk log in the header (FORMAT.md)
-  EXPECT_EQ(d[16], 20);
+  EXPECT_EQ(d[16], 13);  // the default model's context, 8 KiB
 
   const Result back = mbz("decompress a2.mbz d.mbz");
   ASSERT_EQ(back.code(), 0) << back;
@@ -369,7 +369,8 @@ TEST_F(CliTest, InfoDescribesArchives) {
   EXPECT_NE(t.find("  model           order2-v1 (id "), std::string::npos) << t;
   EXPECT_NE(t.find("\np.mbz\n"), std::string::npos) << t;
   EXPECT_NE(t.find("  original size   not recorded (input from a pipe"), std::string::npos) << t;
-  EXPECT_NE(t.find("  chunk size      1048576\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("  chunk size      8192\n"), std::string::npos) << t;  // the default model's
+  EXPECT_NE(t.find(std::string("  model           ") + kDefaultModelName + " (id "), std::string::npos) << t;
 
   const Result json = mbz("info --json f.mbz p.mbz");
   ASSERT_EQ(json.code(), 0) << json;
@@ -416,7 +417,7 @@ TEST_F(CliTest, ScoreReportsFilesAndWalksDirectories) {
   }
   EXPECT_EQ(files, (std::vector<std::string>{"same", "dir/sub/random", "dir/text",
                                              "total raw (1 files)", "total text (2 files)",
-                                             std::string("total (model ") + kModelName + ")"}));
+                                             std::string("total (model ") + kDefaultModelName + ")"}));
   EXPECT_EQ(modalities, (std::vector<std::string>{"text", "raw", "text", "raw", "text", ""}));
   EXPECT_LT(bpb[0], 0.5);  // one repeated byte
   EXPECT_GT(bpb[1], 7.5);  // random bytes
@@ -582,12 +583,13 @@ TEST_F(CliTest, EdgeContentsRoundTrip) {
   EXPECT_TRUE(fs::exists(at("empty")));
   EXPECT_EQ(get("one"), "\x7f");
   EXPECT_EQ(get("all"), all);
-  // 41 + 9 header bytes, no chunk, end marker and trailer (FORMAT.md).
-  EXPECT_EQ(get("empty.mbz").size(), 50u + 1 + 24);
+  // 41 header bytes and the model's name, no chunk, end marker and trailer (FORMAT.md).
+  const size_t empty_size = 41 + std::strlen(kDefaultModelName) + 1 + 24;
+  EXPECT_EQ(get("empty.mbz").size(), empty_size);
 
   const Result piped = mbz("compress -");
   ASSERT_EQ(piped.code(), 0) << piped;
-  EXPECT_EQ(piped.out.size(), 50u + 1 + 24);
+  EXPECT_EQ(piped.out.size(), empty_size);
   EXPECT_EQ(piped.err.rfind(summary_prefix("stdin", 0), 0), 0u) << piped.err;
   const Result back = mbz("decompress -", piped.out);
   ASSERT_EQ(back.code(), 0) << back;

@@ -32,6 +32,8 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr const char* kModelName = "order2-v1";
+// The bundled model (model/bundled.h): what compress and score use without --model.
+constexpr const char* kDefaultModelName = "mbz-small-1.mbzq";
 
 // ---- Inputs -------------------------------------------------------------------------------
 
