@@ -167,6 +167,7 @@ void compress_one(const Options& o, const std::string& input) {
                     whole ? std::optional<uint64_t>(flat.stream.size()) : size);
   EncodeOptions options;
   options.threads = thread_count(o);
+  options.batch = o.batch;
   options.zstd_level = o.zstd_level;
   options.use_model = !o.no_model;
   options.verify = o.verify;
@@ -250,6 +251,7 @@ void decompress_one(const Options& o, const std::string& input) {
   Progress progress(show_progress(o), display(input), regular_file_size(in.file));
   DecodeOptions options;
   options.threads = thread_count(o);
+  options.batch = o.batch;
   options.progress = [&](uint64_t out_bytes, uint64_t in_bytes) {
     progress.update(in_bytes, out_bytes);
   };

@@ -25,6 +25,7 @@ struct Options {
   bool progress = false;            // --progress: even when stderr is not a terminal
   bool no_progress = false;         // --no-progress
   unsigned threads = 0;             // 0: all cores
+  size_t batch = 0;                 // --batch: chunks per model step; 0: the model's preferred
   // compress
   bool verify = false;
   uint64_t chunk_size = 0;  // 0: the model's preferred chunk, else kDefaultChunk
@@ -41,7 +42,7 @@ struct Options {
   // score with a float checkpoint (--model PATH): window stride in bytes; 0: disjoint windows
   int64_t stride = 0;
   int64_t window = 0;          // ... window in bytes; 0: the model's context
-  std::string device = "cpu";  // ... and model files: cpu or cuda
+  std::string device = "cpu";  // ... and model files: cpu, cuda, or auto (cuda when there is one)
 };
 
 // The chunk size compress and score use: --chunk-size, else the model's preference (at

@@ -140,10 +140,16 @@ int main(int argc, char** argv) {
       app.add_subcommand("decompress", "Restore FILE from FILE.mbz (inputs are kept)");
   add_common(decompress, o);
   add_output(decompress, o);
-  for (CLI::App* cmd : {compress, decompress})
+  for (CLI::App* cmd : {compress, decompress}) {
     cmd->add_option("--device", o.device,
-                    "Where a model file runs: cpu or cuda (default cpu); never changes the bytes")
-        ->check(CLI::IsMember({"cpu", "cuda"}));
+                    "Where a model file runs: cpu, cuda, or auto (cuda when there is one; "
+                    "default cpu); never changes the bytes")
+        ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
+    cmd->add_option("--batch", o.batch,
+                    "Chunks a model decodes together in one step (default: the model's choice, "
+                    "8 on the CPU, 256 on CUDA); never changes the bytes")
+        ->check(CLI::Range(1, 65536));
+  }
   decompress->add_option("--model", o.model,
                          "Model file the archive was made with (else found by its identity in "
                          "$MBZ_MODEL_PATH, then ~/.local/share/mbz/models)");
@@ -164,8 +170,8 @@ int main(int argc, char** argv) {
   score->add_option("--window", o.window,
                     "With a checkpoint: window in bytes, at most its context (default: its context)");
   score->add_option("--device", o.device,
-                    "Where a checkpoint or model file runs: cpu or cuda (default cpu)")
-      ->check(CLI::IsMember({"cpu", "cuda"}));
+                    "Where a checkpoint or model file runs: cpu, cuda or auto (default cpu)")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   score->add_option("--chunk-size", chunk_size, "Chunk size the model restarts at (default: as compress)");
   score->add_flag("--json", o.json, "Print JSON");
   add_reading(score, o);
@@ -183,6 +189,7 @@ int main(int argc, char** argv) {
   }
   try {
     o.chunk_size = chunk_size.empty() ? 0 : parse_chunk_size(chunk_size);
+    if (o.device == "auto") o.device = mbz::model::cuda_available() ? "cuda" : "cpu";
     mbz::cli::set_model_device(o.device);
     if (o.to_stdout && !o.output.empty())
       throw mbz::Error(mbz::ErrorCode::kUsageBadArgument, "-c and -o exclude each other");

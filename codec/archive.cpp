@@ -62,7 +62,8 @@ ArchiveWriter::ArchiveWriter(Writer& out, const Header& header, const ModelFacto
   options_.threads = std::max(1u, options_.threads);
   workers_ =
       std::make_unique<Workers>(
-          Workers{model, std::max<size_t>(1, model.preferred_batch()), header.modality, {}});
+          Workers{model, std::max<size_t>(1, options_.batch ? options_.batch : model.preferred_batch()),
+                  header.modality, {}});
   workers_->models.resize(options_.threads);
   const std::vector<uint8_t> bytes = serialize_header(header_);
   out_.write(bytes);
@@ -192,7 +193,8 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
                                                model->identity().name + " (id " +
                                                model->identity().id_hex() + ")");
   options.threads = std::max(1u, options.threads);
-  const size_t batch = model ? std::max<size_t>(1, model->preferred_batch()) : 1;
+  const size_t batch =
+      model ? std::max<size_t>(1, options.batch ? options.batch : model->preferred_batch()) : 1;
   const size_t group = options.threads * batch;
   std::vector<std::unique_ptr<BatchByteModel>> models(options.threads);
 

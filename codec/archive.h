@@ -21,6 +21,7 @@ using ProgressFn = std::function<void(uint64_t stream_bytes, uint64_t archive_by
 
 struct EncodeOptions {
   unsigned threads = 1;   // changes speed, never bytes
+  size_t batch = 0;       // chunks a model instance codes in lockstep; 0: the model's preferred
   int zstd_level = 19;    // 0 leaves zstd out
   bool use_model = true;  // false leaves the model out
   bool verify = false;    // decode every chunk again after coding it and compare
@@ -64,6 +65,7 @@ class ArchiveWriter {
 
 struct DecodeOptions {
   unsigned threads = 1;  // changes speed, never bytes
+  size_t batch = 0;      // as EncodeOptions::batch: speed only
   ProgressFn progress;
 };
 

@@ -66,4 +66,19 @@ TEST_F(CliTest, BundledModelFileIsTheSameModelAndOthersAreRefused) {
   EXPECT_FALSE(fs::exists(at("out.txt")));
 }
 
+TEST_F(CliTest, BatchThreadsAndDeviceChangeSpeedNeverBytes) {
+  const std::string text = text_bytes(30000, 7);  // four chunks of the model's 8 KiB
+  put("t", text);
+  ASSERT_EQ(mbz("compress -q --zstd-level 0 -o ref.mbz t").code(), 0);
+  for (const char* flags : {"--batch 1 -T 1", "--batch 3 -T 2", "--batch 64 -T 1", "--device auto"}) {
+    const Result c = mbz(std::string("compress -q -f --zstd-level 0 -o again.mbz ") + flags + " t");
+    ASSERT_EQ(c.code(), 0) << flags << ": " << c;
+    EXPECT_EQ(get("again.mbz"), get("ref.mbz")) << flags;
+    const Result d = mbz(std::string("decompress -q -f -o back ") + flags + " ref.mbz");
+    ASSERT_EQ(d.code(), 0) << flags << ": " << d;
+    EXPECT_EQ(get("back"), text) << flags;
+  }
+  EXPECT_EQ(mbz("compress -q -f --batch 0 -o x.mbz t").code(), 6);
+}
+
 }  // namespace
