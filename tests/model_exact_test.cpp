@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 
+#include "codec/byte_model.h"
 #include "codec/error.h"
+#include "model/exact_codec.h"
 #include "model/exact.h"
 #include "model/exact_cpu.h"
 
@@ -177,6 +180,52 @@ TEST(Exact, ModelFileRoundTripAndHostileValues) {
   Checkpoint float_file = file;
   float_file.train_json = "";
   EXPECT_THROW(ExactModel::from_checkpoint(float_file), Error);
+}
+
+TEST(Exact, EachModalityKeepsItsOwnActivationScales) {
+  // Text from a small alphabet and audio-like bytes spread over all values excite the
+  // network differently, so their calibrated scales differ.
+  torch::manual_seed(7);
+  Megabyte network(preset("tiny"));
+  {
+    torch::NoGradGuard no_grad;
+    for (torch::Tensor& p : network->parameters()) p.normal_(0.0, 0.3);
+  }
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("mbz_exact_modality_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  Checkpoint float_file;
+  float_file.config_json = network->config.to_json();
+  float_file.tensors = model_tensors(network);
+  write_checkpoint((dir / "f.mbzm").string(), float_file);
+  std::vector<uint8_t> text(2048), audio(2048);
+  for (size_t i = 0; i < text.size(); ++i) {
+    text[i] = static_cast<uint8_t>('a' + (i * 7 + i / 13) % 26);
+    audio[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  }
+  auto quantized = [&](const std::string& name, bool with_text, bool with_audio) {
+    Corpus calibration;
+    if (with_text) calibration.streams[1] = text;
+    if (with_audio) calibration.streams[3] = audio;
+    const std::string path = (dir / name).string();
+    quantize_checkpoint((dir / "f.mbzm").string(), calibration, 4, path);
+    return path;
+  };
+  const std::string both = quantized("both.mbzq", true, true);
+  const auto mixed = load_exact_model(both);
+  const auto text_only = load_exact_model(quantized("text.mbzq", true, false));
+  const auto audio_only = load_exact_model(quantized("audio.mbzq", false, true));
+  const auto streams = table_hash_streams(8, 200);
+  auto hash = [&](const ModelFactory& m, uint8_t modality) {
+    return table_hash(m, streams, modality, 8, 1);
+  };
+  EXPECT_EQ(hash(*mixed, 1), hash(*text_only, 1));
+  EXPECT_EQ(hash(*mixed, 3), hash(*audio_only, 3));
+  EXPECT_NE(hash(*text_only, 3), hash(*audio_only, 3));  // the scales did differ
+  bool own = false;
+  for (const NamedTensor& t : read_checkpoint(both).tensors) own |= t.name.starts_with("modality3/");
+  EXPECT_TRUE(own);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
