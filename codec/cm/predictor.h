@@ -1,0 +1,95 @@
+// The context-mixing predictor: the probability of each bit of a byte stream, coded MSB
+// first, from order-n contexts, a word context, a match model and (optionally) an external
+// frequency table per byte, mixed in the logistic domain and refined by two APMs.
+//
+//   inputs (stretched, 16 lanes)   ContextModel: orders 0, 1, 2, 3, 4, 6, word     7
+//                                                runs of orders 2, 3, 4, 6, word  5
+//                                  MatchModel                                     2
+//                                  TableInput (the external Cdf, or zeros)        2
+//   layer 1: three Mixers over the 16 inputs, their weight sets selected by
+//              the partial byte c0 (256)
+//              match length state × predicted bit × bit position (64)
+//              hashed contexts seen before (0..5) × table confidence (0..3) (24)
+//   layer 2: one Mixer over layer 1's three outputs, a bias and the table's two inputs
+//   APMs:    order 0 (c0) and order 1 (c0 and the last byte) refine layer 2's output;
+//            the result is (mix + order 0 + 2 × order 1) / 4
+//
+// Everything is integer arithmetic with defined rounding, so a predictor fed the same bits
+// gives the same probabilities on every machine: the decoder's copy stays in step.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "codec/cm/apm.h"
+#include "codec/cm/context_model.h"
+#include "codec/cm/history.h"
+#include "codec/cm/match_model.h"
+#include "codec/cm/mixer.h"
+#include "codec/cm/table_input.h"
+#include "codec/range_coder.h"
+
+namespace mbz::cm {
+
+// Memory of one predictor. Probabilities depend on these sizes: a decoder must use the
+// same Config as its encoder.
+struct Config {
+  int context_bits = 24;  // log2 counters (4 bytes each) of the hashed contexts' table
+  int match_bits = 22;    // log2 entries (4 bytes each) of the match model's position table
+  int history_bits = 24;  // log2 bytes of history the match model can reach back
+
+  // Bytes the predictor's tables can take (the order-1 APM's 8.7 MB only as its
+  // contexts occur).
+  size_t memory_bytes() const;
+  bool operator==(const Config&) const = default;
+};
+
+// Smallest and largest allowed values of the Config fields.
+inline constexpr int kMinContextBits = 8, kMinMatchBits = 4, kMinHistoryBits = 4;
+inline constexpr int kMaxContextBits = 34, kMaxMatchBits = 30, kMaxHistoryBits = 31;
+
+class Predictor {
+ public:
+  // Throws Error(kUsageBadArgument) for a field outside [kMin*, kMax*].
+  explicit Predictor(const Config& config = {});
+
+  // The external frequency table of the byte about to be coded, or nullptr for none. Call
+  // it at the byte's start; it applies to that byte only and must stay valid until its
+  // last bit is updated.
+  void set_byte_table(const Cdf* table);
+  // 12-bit probability that the next bit is 1, in [1, 4095].
+  int p();
+  // The next bit was `bit` (0 or 1).
+  void update(int bit);
+
+ private:
+  static constexpr int kInputs = ContextModel::kInputs + MatchModel::kInputs + TableInput::kInputs;
+  static constexpr int kTableLanes = ContextModel::kInputs + MatchModel::kInputs;
+  static constexpr int kLayer1 = 2;
+  static constexpr int kLayer2Inputs = 8;  // layer 1's outputs, a bias, the table, padding
+  static_assert(kInputs % 8 == 0 && kLayer1 + 1 + TableInput::kInputs <= kLayer2Inputs);
+
+  static std::array<int16_t, kLayer2Inputs> layer2_initial_weights();
+  void predict();
+  void end_byte();
+
+  History history_;
+  ContextModel contexts_;
+  MatchModel match_;
+  TableInput table_;
+  std::array<Mixer<kInputs>, kLayer1> layer1_;
+  Mixer<kLayer2Inputs> layer2_;
+  Apm apm_order0_;
+  Apm apm_order1_;
+
+  std::array<int16_t, kInputs> inputs_{};
+  std::array<int16_t, kLayer2Inputs> mixed_{};
+  int c0_ = 1;      // the partial byte with a leading 1
+  int bitpos_ = 0;  // bits of it known
+  int rate_ = 0;    // mixer learning rate of the current byte
+  int pr_ = kProbOne / 2;
+  bool predicted_ = false;  // pr_ is the prediction of the next bit
+};
+
+}  // namespace mbz::cm
