@@ -143,6 +143,12 @@ CLI::App* add_train_command(CLI::App& app, TrainCommand& c) {
   cmd->add_option("--time-limit", c.time_limit,
                   "Stop with a checkpoint after this many seconds; the schedule stays that of "
                   "--steps, so --resume continues it");
+  cmd->add_flag("--qat", c.qat,
+                "Quantization-aware training (model/EXACT.md): train against the int8 rounding "
+                "of the exact engine, usually fine-tuning a float checkpoint given to --resume; "
+                "checkpoints stay float checkpoints, and the last is also written as an exact "
+                "model file, OUT/step-NNNNNNNN.mbzq, calibrated on the training data as "
+                "mbz quantize does");
   cmd->add_flag("-q,--quiet", c.quiet, "Print nothing but errors");
   return cmd;
 }
@@ -166,6 +172,7 @@ int run_train(const TrainCommand& c) {
   o.save_optimizer = !c.no_optimizer_state;
   o.bf16_weights = c.bf16_weights;
   o.time_limit = c.time_limit;
+  o.qat = c.qat;
   o.peak_flops = 1e12 * (c.peak_tflops > 0 ? c.peak_tflops : c.device == "cuda" ? 989.4 : 0);
   // Fail on a bad --config now, not after loading hundreds of megabytes.
   if (c.resume.empty()) model::load_config(c.config);
@@ -214,6 +221,9 @@ int run_train(const TrainCommand& c) {
   });
   std::fclose(csv);
   if (!c.quiet) std::fprintf(stderr, "mbz train: final checkpoint %s\n", last.c_str());
+  if (!c.quiet && c.qat)
+    std::fprintf(stderr, "mbz train: exact model %s\n",
+                 fs::path(last).replace_extension(".mbzq").c_str());
   return 0;
 }
 

@@ -30,6 +30,7 @@ struct TrainCommand {
   // H200 SXM figure; MFU is not reported on the CPU unless given.
   double peak_tflops = 0;
   double time_limit = 0;  // --time-limit SECONDS
+  bool qat = false;       // --qat: quantization-aware training, then OUT/step-N.mbzq
   bool quiet = false;
 };
 

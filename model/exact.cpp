@@ -258,9 +258,9 @@ Tensor long_tensor(const std::vector<int64_t>& v) {
 
 // Per output channel int8 weights of w [O, I]; returns the weight scales [O].
 std::vector<double> quantize_weight(const Tensor& w, Tensor& out) {
-  const Tensor scales = w.abs().amax(1).clamp_min(1e-12) / 127;  // [O]
-  out = torch::round(w / scales.unsqueeze(1)).clamp(-127, 127).to(torch::kFloat).contiguous();
-  const Tensor s = scales.to(torch::kDouble).contiguous();
+  const Tensor scales = weight_scales(w);  // [O, 1], the rule fake quantization trains with
+  out = round_to_int8(w, scales).to(torch::kFloat).contiguous();
+  const Tensor s = scales.squeeze(1).to(torch::kDouble).contiguous();
   return std::vector<double>(s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
 }
 

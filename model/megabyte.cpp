@@ -23,7 +23,53 @@ void init_normal(torch::Tensor& w, double std) {
   w.normal_(0.0, std);
 }
 
+// x rounded to the int8 grid of `scale` (scale times round_to_int8), with the gradient of x
+// passed through unchanged: the straight-through estimator (Bengio et al. 2013). The value
+// of x + (q(x) - x).detach(), without that form's two extra passes over the activations
+// and the float rounding it can leave on q; the rounding is done in place in the one new
+// tensor, since fake quantization's cost on the CPU is memory traffic.
+struct RoundThrough : torch::autograd::Function<RoundThrough> {
+  static torch::Tensor forward(torch::autograd::AutogradContext*, const torch::Tensor& x,
+                               const torch::Tensor& scale) {
+    return round_to_int8(x.to(torch::kFloat), scale).mul_(scale).to(x.scalar_type());
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*,
+                                                 const torch::autograd::variable_list& grad) {
+    return {grad[0], torch::Tensor()};
+  }
+};
+
 }  // namespace
+
+torch::Tensor weight_scales(const torch::Tensor& w) {
+  return w.abs().amax(1, /*keepdim=*/true).clamp_min(1e-12) / 127;
+}
+
+torch::Tensor round_to_int8(const torch::Tensor& x, const torch::Tensor& scale) {
+  return (x / scale).round_().clamp_(-127, 127);
+}
+
+torch::Tensor FakeQuant::weight(const torch::Tensor& w) const {
+  if (!on) return w;
+  return RoundThrough::apply(w, weight_scales(w.detach()));
+}
+
+torch::Tensor FakeQuant::linear(torch::nn::Linear& l, const torch::Tensor& x) const {
+  return on ? F::linear(x, weight(l->weight), l->bias) : l(x);
+}
+
+torch::Tensor FakeQuant::activation(const torch::Tensor& x, torch::Tensor& range,
+                                    bool training) const {
+  if (!on) return x;
+  constexpr double kMomentum = 0.99;
+  const torch::Tensor detached = x.detach();
+  auto max_abs = [&] { return torch::maximum(detached.max(), -detached.min()).to(torch::kFloat); };
+  if (training)
+    range = range.defined() ? kMomentum * range + (1 - kMomentum) * max_abs() : max_abs();
+  // The engine's activation scale: max |x| / 127, at least 1e-6 / 127 (ExactModel::quantize).
+  const torch::Tensor scale = (range.defined() ? range : max_abs()).clamp_min(1e-6) / 127;
+  return RoundThrough::apply(x, scale);
+}
 
 RMSNormImpl::RMSNormImpl(int64_t width) {
   weight = register_parameter("weight", torch::ones({width}));
@@ -33,39 +79,54 @@ torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
   return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + 1e-6) * weight;
 }
 
-AttentionImpl::AttentionImpl(int64_t width, int64_t heads) : heads(heads) {
+AttentionImpl::AttentionImpl(int64_t width, int64_t heads,
+                             std::shared_ptr<const FakeQuant> fake_quant)
+    : heads(heads), fake_quant(std::move(fake_quant)) {
   qkv = register_module("qkv",
                         torch::nn::Linear(torch::nn::LinearOptions(width, 3 * width).bias(false)));
   out =
       register_module("out", torch::nn::Linear(torch::nn::LinearOptions(width, width).bias(false)));
 }
 
-torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
+std::array<torch::Tensor, 3> AttentionImpl::project(const torch::Tensor& x) {
   const int64_t b = x.size(0), t = x.size(1), d = x.size(2);
   // [B, T, 3D] -> [3, B, H, T, d]
-  const torch::Tensor qkv_heads = qkv(x).view({b, t, 3, heads, d / heads}).permute({2, 0, 3, 1, 4});
-  const torch::Tensor y = compat::attention(qkv_heads[0], qkv_heads[1], qkv_heads[2], true);
-  return out(y.transpose(1, 2).reshape({b, t, d}));  // [B, H, T, d] -> [B, T, D]
+  const torch::Tensor qkv_heads =
+      fake_quant->linear(qkv, x).view({b, t, 3, heads, d / heads}).permute({2, 0, 3, 1, 4});
+  const bool training = is_training();
+  return {fake_quant->activation(qkv_heads[0], q_range, training),
+          fake_quant->activation(qkv_heads[1], k_range, training),
+          fake_quant->activation(qkv_heads[2], v_range, training)};
+}
+
+torch::Tensor AttentionImpl::merge(const torch::Tensor& y) {
+  const int64_t b = y.size(0), t = y.size(2), d = y.size(1) * y.size(3);
+  const torch::Tensor attended = y.transpose(1, 2).reshape({b, t, d});  // [B, H, T, d] -> [B, T, D]
+  return fake_quant->linear(out, fake_quant->activation(attended, attended_range, is_training()));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
+  const auto [q, k, v] = project(x);
+  return merge(compat::attention(q, k, v, true));
 }
 
 torch::Tensor AttentionImpl::step(const torch::Tensor& x, KvCache& cache) {
-  const int64_t n = x.size(0), d = x.size(2);
   if (cache.length >= cache.k.size(2))
     throw Error(ErrorCode::kUsageBadArgument,
                 "decoder: context of " + std::to_string(cache.k.size(2)) + " positions is full");
-  const torch::Tensor qkv_heads = qkv(x).view({n, 1, 3, heads, d / heads}).permute({2, 0, 3, 1, 4});
-  cache.k.narrow(2, cache.length, 1).copy_(qkv_heads[1]);  // [N, H, 1, d]
-  cache.v.narrow(2, cache.length, 1).copy_(qkv_heads[2]);
+  const auto [q, k, v] = project(x);
+  cache.k.narrow(2, cache.length, 1).copy_(k);  // [N, H, 1, d]
+  cache.v.narrow(2, cache.length, 1).copy_(v);
   ++cache.length;
-  const torch::Tensor y = compat::attention(qkv_heads[0], cache.k.narrow(2, 0, cache.length),
-                                            cache.v.narrow(2, 0, cache.length), false);
-  return out(y.transpose(1, 2).reshape({n, 1, d}));
+  return merge(compat::attention(q, cache.k.narrow(2, 0, cache.length),
+                                 cache.v.narrow(2, 0, cache.length), false));
 }
 
-BlockImpl::BlockImpl(int64_t width, int64_t heads, int64_t mlp_ratio, const std::string& activation)
-    : relu2(activation == "relu2") {
+BlockImpl::BlockImpl(int64_t width, int64_t heads, int64_t mlp_ratio, const std::string& activation,
+                     std::shared_ptr<const FakeQuant> fake_quant)
+    : relu2(activation == "relu2"), fake_quant(std::move(fake_quant)) {
   norm1 = register_module("norm1", RMSNorm(width));
-  attn = register_module("attn", Attention(width, heads));
+  attn = register_module("attn", Attention(width, heads, this->fake_quant));
   norm2 = register_module("norm2", RMSNorm(width));
   up = register_module(
       "up", torch::nn::Linear(torch::nn::LinearOptions(width, mlp_ratio * width).bias(false)));
@@ -73,26 +134,30 @@ BlockImpl::BlockImpl(int64_t width, int64_t heads, int64_t mlp_ratio, const std:
       "down", torch::nn::Linear(torch::nn::LinearOptions(mlp_ratio * width, width).bias(false)));
 }
 
-torch::Tensor BlockImpl::mlp(const torch::Tensor& x) {
-  const torch::Tensor h = up(x);
-  return down(relu2 ? torch::relu(h).square() : torch::gelu(h, "tanh"));
+torch::Tensor BlockImpl::mlp_residual(const torch::Tensor& h) {
+  const bool training = is_training();
+  const torch::Tensor u =
+      fake_quant->linear(up, fake_quant->activation(norm2(h), norm2_range, training));
+  const torch::Tensor hidden = relu2 ? torch::relu(u).square() : torch::gelu(u, "tanh");
+  return h + fake_quant->linear(down, fake_quant->activation(hidden, hidden_range, training));
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
-  const torch::Tensor h = x + attn->forward(norm1(x));
-  return h + mlp(norm2(h));
+  return mlp_residual(x +
+                      attn->forward(fake_quant->activation(norm1(x), norm1_range, is_training())));
 }
 
 torch::Tensor BlockImpl::step(const torch::Tensor& x, KvCache& cache) {
-  const torch::Tensor h = x + attn->step(norm1(x), cache);
-  return h + mlp(norm2(h));
+  return mlp_residual(
+      x + attn->step(fake_quant->activation(norm1(x), norm1_range, is_training()), cache));
 }
 
 TransformerImpl::TransformerImpl(int64_t width, int64_t layers, int64_t heads, int64_t mlp_ratio,
-                                 const std::string& activation)
-    : width(width), heads(heads) {
+                                 const std::string& activation,
+                                 std::shared_ptr<const FakeQuant> fake_quant)
+    : width(width), heads(heads), fake_quant(std::move(fake_quant)) {
   for (int64_t i = 0; i < layers; ++i) {
-    Block block(width, heads, mlp_ratio, activation);
+    Block block(width, heads, mlp_ratio, activation, this->fake_quant);
     init_normal(block->attn->qkv->weight, 0.02);
     init_normal(block->attn->out->weight, 0.02 / std::sqrt(2.0 * layers));
     init_normal(block->up->weight, 0.02);
@@ -120,12 +185,12 @@ torch::Tensor TransformerImpl::forward(torch::Tensor x) {
     return torch::cat(slices, 0);
   }
   for (const auto& block : *blocks) x = block->as<Block>()->forward(x);
-  return norm(x);
+  return fake_quant->activation(norm(x), norm_range, is_training());
 }
 
 torch::Tensor TransformerImpl::step(torch::Tensor x, std::vector<KvCache>& caches) {
   for (size_t i = 0; i < blocks->size(); ++i) x = blocks[i]->as<Block>()->step(x, caches[i]);
-  return norm(x);
+  return fake_quant->activation(norm(x), norm_range, is_training());
 }
 
 std::vector<KvCache> TransformerImpl::new_caches(int64_t n, int64_t capacity,
@@ -144,14 +209,14 @@ MegabyteImpl::MegabyteImpl(const Config& c) : config(c) {
   global_bytes = register_module("global_bytes", torch::nn::Embedding(kVocab, dg / p));
   global_start = register_parameter("global_start", torch::zeros({kModalities, dg}));
   global_position = register_parameter("global_position", torch::zeros({c.context, dg}));
-  global = register_module(
-      "global", Transformer(dg, c.global_layers, c.global_heads, c.mlp_ratio, c.activation));
+  global = register_module("global", Transformer(dg, c.global_layers, c.global_heads, c.mlp_ratio,
+                                                 c.activation, fake_quant));
   global_to_local_proj = register_module(
       "global_to_local", torch::nn::Linear(torch::nn::LinearOptions(dg / p, dl).bias(false)));
   local_bytes = register_module("local_bytes", torch::nn::Embedding(kVocab, dl));
   local_position = register_parameter("local_position", torch::zeros({p, dl}));
-  local = register_module(
-      "local", Transformer(dl, c.local_layers, c.local_heads, c.mlp_ratio, c.activation));
+  local = register_module("local", Transformer(dl, c.local_layers, c.local_heads, c.mlp_ratio,
+                                               c.activation, fake_quant));
   head = register_module("head",
                          torch::nn::Linear(torch::nn::LinearOptions(dl, kByteValues).bias(false)));
   for (torch::Tensor* w :
@@ -169,7 +234,12 @@ torch::Tensor MegabyteImpl::embed_patches(const torch::Tensor& patches) {
 torch::Tensor MegabyteImpl::global_to_local(const torch::Tensor& global_out) {
   const int64_t b = global_out.size(0), k = global_out.size(1), p = config.patch;
   // [B, K, Dg] -> [B, K, P, Dg/P] -> [B, K, P, Dl]
-  return global_to_local_proj(global_out.reshape({b, k, p, config.global_width / p}));
+  return fake_quant->linear(global_to_local_proj,
+                            global_out.reshape({b, k, p, config.global_width / p}));
+}
+
+torch::Tensor MegabyteImpl::logits(const torch::Tensor& local_out) {
+  return fake_quant->linear(head, local_out);
 }
 
 torch::Tensor MegabyteImpl::forward(const torch::Tensor& bytes, const torch::Tensor& modality) {
@@ -197,7 +267,7 @@ torch::Tensor MegabyteImpl::forward(const torch::Tensor& bytes, const torch::Ten
       condition + local_bytes(local_ids) + local_position;  // [B, K, P, Dl]
   const torch::Tensor local_out =
       local->forward(local_in.reshape({b * k, p, config.local_width}));  // [B*K, P, Dl]
-  return head(local_out).view({b, k * p, kByteValues}).narrow(1, 0, t);  // [B, T, 256]
+  return logits(local_out).view({b, k * p, kByteValues}).narrow(1, 0, t);  // [B, T, 256]
 }
 
 torch::Tensor MegabyteImpl::loss(const torch::Tensor& bytes, const torch::Tensor& modality) {
@@ -240,7 +310,7 @@ torch::Tensor Decoder::next_logits() {
   const torch::Tensor in = condition_.select(1, j) + model_->local_bytes(previous_) +
                            model_->local_position[j];                           // [N, Dl]
   const torch::Tensor h = model_->local->step(in.unsqueeze(1), local_caches_);  // [N, 1, Dl]
-  pending_ = model_->head(h.squeeze(1));                                        // [N, 256]
+  pending_ = model_->logits(h.squeeze(1));                                      // [N, 256]
   return pending_;
 }
 

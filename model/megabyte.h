@@ -8,13 +8,16 @@
 //   [B, K, P, Dl] + local byte embeddings (shifted right one byte, local start) + local
 //   positions ──► local causal transformer per patch ──► logits [B, T, 256]
 //
-// Norm and activation are RMSNorm and ReLU²: both can later be computed exactly in integer
-// arithmetic (a later issue turns this network into an integer-exact engine).
+// Norm and activation are RMSNorm and ReLU²: both are computed exactly in integer
+// arithmetic by the exact engine (model/exact.h), whose int8 rounding the network can
+// train against (FakeQuant, quantization-aware training).
 #pragma once
 
 #include <torch/torch.h>
 
+#include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace mbz::model {
@@ -59,6 +62,34 @@ Config config_from_json(const std::string& json);
 // A preset name, or the path of a JSON file.
 Config load_config(const std::string& name_or_path);
 
+// The exact engine's int8 rounding (model/EXACT.md, "Quantization"), one rule for
+// ExactModel::quantize and for fake quantization. weight_scales: per output channel scales
+// of a weight [O, I], max_i |w[o, i]| / 127 (at least 1e-12 / 127), as [O, 1].
+// round_to_int8: round(x / scale) clamped to -127..127, as a float tensor.
+torch::Tensor weight_scales(const torch::Tensor& w);
+torch::Tensor round_to_int8(const torch::Tensor& x, const torch::Tensor& scale);
+
+// Quantization-aware training (model/EXACT.md, "Quantization-aware training"). With `on`,
+// the forward pass computes with what the exact engine rounds to int8: the weight of every
+// Linear it quantizes, per output channel, and the activation at each of its int8 sites
+// (the RMSNorm outputs, q, k, v, the attention output, the ReLU² output), with the scale
+// range / 127 of the site's running max |x|. Gradients pass straight through the rounding
+// (Bengio et al. 2013). Off, the default, every function returns what the float network
+// computes, bit for bit. One object is shared by all the modules of a network.
+struct FakeQuant {
+  bool on = false;
+  // l(x), l's weight rounded as ExactModel::quantize rounds it.
+  torch::Tensor linear(torch::nn::Linear& l, const torch::Tensor& x) const;
+  // The weight [O, I] as the engine computes with it: int8 times its row's scale.
+  torch::Tensor weight(const torch::Tensor& w) const;
+  // x at an int8 site whose running max |x| is `range` (a scalar; undefined before the
+  // first pass). Training updates it before rounding: the first batch's max, then an
+  // average weighted 0.99 to the past, as PyTorch's moving-average observer does. Eval
+  // leaves it as it is, so the scales are fixed as the engine's are (undefined: this x's
+  // own max).
+  torch::Tensor activation(const torch::Tensor& x, torch::Tensor& range, bool training) const;
+};
+
 // x * rsqrt(mean(x^2) + eps) * weight, over the last dim.
 struct RMSNormImpl : torch::nn::Module {
   explicit RMSNormImpl(int64_t width);
@@ -74,32 +105,42 @@ struct KvCache {
 };
 
 struct AttentionImpl : torch::nn::Module {
-  AttentionImpl(int64_t width, int64_t heads);
+  AttentionImpl(int64_t width, int64_t heads, std::shared_ptr<const FakeQuant> fake_quant);
   // x: [B, T, D] -> [B, T, D], causal.
   torch::Tensor forward(const torch::Tensor& x);
   // x: [N, 1, D], one new position appended to `cache` -> [N, 1, D].
   torch::Tensor step(const torch::Tensor& x, KvCache& cache);
+  // x: [B, T, D] -> q, k, v: [B, H, T, d] each.
+  std::array<torch::Tensor, 3> project(const torch::Tensor& x);
+  // Attention output y: [B, H, T, d] -> [B, T, D], at its int8 site, through `out`.
+  torch::Tensor merge(const torch::Tensor& y);
   int64_t heads;
   torch::nn::Linear qkv{nullptr}, out{nullptr};  // [3D, D], [D, D]; no biases
+  std::shared_ptr<const FakeQuant> fake_quant;
+  torch::Tensor q_range, k_range, v_range, attended_range;  // int8 sites (FakeQuant)
 };
 TORCH_MODULE(Attention);
 
 struct BlockImpl : torch::nn::Module {
-  BlockImpl(int64_t width, int64_t heads, int64_t mlp_ratio, const std::string& activation);
+  BlockImpl(int64_t width, int64_t heads, int64_t mlp_ratio, const std::string& activation,
+            std::shared_ptr<const FakeQuant> fake_quant);
   torch::Tensor forward(const torch::Tensor& x);               // [B, T, D] -> [B, T, D]
   torch::Tensor step(const torch::Tensor& x, KvCache& cache);  // [N, 1, D] -> [N, 1, D]
-  torch::Tensor mlp(const torch::Tensor& x);
+  // The second half of the block, after attention's residual: h [.., D] -> [.., D].
+  torch::Tensor mlp_residual(const torch::Tensor& h);
   bool relu2;
   RMSNorm norm1{nullptr}, norm2{nullptr};
   Attention attn{nullptr};
   torch::nn::Linear up{nullptr}, down{nullptr};  // [rD, D], [D, rD]
+  std::shared_ptr<const FakeQuant> fake_quant;
+  torch::Tensor norm1_range, norm2_range, hidden_range;  // int8 sites (FakeQuant)
 };
 TORCH_MODULE(Block);
 
 // A stack of pre-norm blocks and a final norm.
 struct TransformerImpl : torch::nn::Module {
   TransformerImpl(int64_t width, int64_t layers, int64_t heads, int64_t mlp_ratio,
-                  const std::string& activation);
+                  const std::string& activation, std::shared_ptr<const FakeQuant> fake_quant);
   torch::Tensor forward(torch::Tensor x);                             // [B, T, D]
   torch::Tensor step(torch::Tensor x, std::vector<KvCache>& caches);  // [N, 1, D]
   // Empty caches for `n` streams of up to `capacity` positions.
@@ -107,6 +148,8 @@ struct TransformerImpl : torch::nn::Module {
   int64_t width, heads;
   torch::nn::ModuleList blocks;
   RMSNorm norm{nullptr};
+  std::shared_ptr<const FakeQuant> fake_quant;
+  torch::Tensor norm_range;  // the int8 site of the final norm (FakeQuant)
 };
 TORCH_MODULE(Transformer);
 
@@ -125,8 +168,13 @@ struct MegabyteImpl : torch::nn::Module {
   torch::Tensor embed_patches(const torch::Tensor& patches);
   // global output [B, K, Dg] -> per-byte local conditioning [B, K, P, Dl].
   torch::Tensor global_to_local(const torch::Tensor& global_out);
+  // local output [.., Dl] -> logits [.., 256].
+  torch::Tensor logits(const torch::Tensor& local_out);
 
   Config config;
+  // Quantization-aware training: set fake_quant->on to train against the exact engine's
+  // rounding. Its running ranges are not parameters: checkpoints do not hold them.
+  std::shared_ptr<FakeQuant> fake_quant = std::make_shared<FakeQuant>();
   torch::nn::Embedding global_bytes{nullptr};  // [258, Dg/P]
   torch::Tensor global_start;                  // [4, Dg]: the start patch of each modality
   torch::Tensor global_position;               // [K, Dg]

@@ -13,6 +13,7 @@
 
 #include "codec/error.h"
 #include "model/checkpoint.h"
+#include "model/exact_codec.h"
 #include "model/megabyte.h"
 #include "model/torch_compat.h"
 
@@ -180,7 +181,9 @@ std::array<double, 4> validate(Megabyte& model, const TrainOptions& o, const Cor
 std::string train_json(const TrainOptions& o) {
   std::ostringstream s;
   s << "{\"seed\": " << o.seed << ", \"steps\": " << o.steps << ", \"batch\": " << o.batch
-    << ", \"lr\": " << o.lr << ", \"device\": \"" << o.device << "\"}";
+    << ", \"lr\": " << o.lr << ", \"device\": \"" << o.device << "\"";
+  if (o.qat) s << ", \"qat\": true";
+  s << "}";
   return s.str();
 }
 
@@ -206,6 +209,11 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
   if (!o.resume.empty()) resumed = read_checkpoint(o.resume);
   Megabyte model(o.resume.empty() ? load_config(o.config) : config_from_json(resumed.config_json));
   if (!o.resume.empty()) load_model_tensors(model, resumed.tensors);
+  if (o.qat && model->config.activation != "relu2")
+    throw Error(ErrorCode::kUsageBadArgument,
+                "train --qat: the exact engine has only the relu2 activation, not " +
+                    model->config.activation);
+  model->fake_quant->on = o.qat;
   model->to(device);
   model->train();
   AdamW optimizer;
@@ -279,6 +287,10 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
     if (report) report(p);
     if (out_of_time) break;
   }
+  // The exact model file of the last checkpoint, made as `mbz quantize` makes it.
+  if (o.qat)
+    quantize_checkpoint(last, train_data, o.qat_windows,
+                        std::filesystem::path(last).replace_extension(".mbzq").string());
   return last;
 }
 

@@ -45,6 +45,12 @@ struct TrainOptions {
   double peak_flops = 0;         // the device's peak FLOP/s, for MFU; 0: not reported
   double time_limit = 0;  // stop (with a checkpoint) after this many seconds; the schedule
                           // stays that of `steps`, so --resume continues it; 0: no limit
+  // Quantization-aware training (model/EXACT.md): train with fake quantization on, usually
+  // fine-tuning a float checkpoint (`resume`). Checkpoints stay float checkpoints; the last
+  // one is also converted to an exact model file beside it (.mbzq), its activation scales
+  // calibrated on `qat_windows` windows of each modality of the training data.
+  bool qat = false;
+  int64_t qat_windows = 8;
 };
 
 struct Progress {
@@ -63,8 +69,8 @@ struct Progress {
 };
 
 // Runs training to options.steps, calling `report` after every step. Returns the last
-// checkpoint's path. Throws mbz::Error (bad options, no data, I/O, a checkpoint that does
-// not fit the config).
+// checkpoint's path (with options.qat, the exact model file has its name, ending .mbzq).
+// Throws mbz::Error (bad options, no data, I/O, a checkpoint that does not fit the config).
 std::string train(const TrainOptions& options, const Corpus& train_data, const Corpus& valid_data,
                   const std::function<void(const Progress&)>& report);
 

@@ -1,7 +1,8 @@
 // `mbz train`, `mbz score --model` and `mbz quantize` from the command line: a tiny model
 // trained for a few steps writes its checkpoint and CSV log where asked, resumes from it,
 // the checkpoint scores files, and its exact model file codes archives that decode only
-// with that model.
+// with that model; `mbz train --qat` fine-tunes a float checkpoint and writes its exact
+// model file itself.
 #include "cli_test_util.h"
 
 namespace {
@@ -75,6 +76,39 @@ TEST_F(CliTest, QuantizedModelCompressesAndDecompressesExactly) {
   EXPECT_EQ(wrong.code(), 4) << wrong;
   EXPECT_NE(wrong.err.find("but other.mbzq is model id"), std::string::npos) << wrong.err;
   EXPECT_FALSE(fs::exists(at("out3.txt")));
+}
+
+// Quantization-aware fine-tuning of a float checkpoint: float checkpoints as usual, and the
+// last one's exact model file beside it, which codes a file that decodes exactly.
+TEST_F(CliTest, QatFineTuningWritesAnExactModelThatCodesExactly) {
+  fs::create_directories(at("data"));
+  for (int i = 0; i < 2; ++i) put("data/f" + std::to_string(i) + ".txt", text_bytes(6000, 60 + i));
+  ASSERT_EQ(mbz("train -q --config tiny --data data --steps 30 --batch 4 --out run").code(), 0);
+  EXPECT_FALSE(fs::exists(at("run/step-00000030.mbzq")));  // only --qat writes one
+  const Result t =
+      mbz("train --qat --data data --steps 40 --batch 4 --out qat "
+          "--resume run/step-00000030.mbzm");
+  ASSERT_EQ(t.code(), 0) << t;
+  EXPECT_NE(t.err.find("mbz train: exact model qat/step-00000040.mbzq"), std::string::npos)
+      << t.err;
+  EXPECT_TRUE(fs::exists(at("qat/step-00000040.mbzm")));
+  ASSERT_TRUE(fs::exists(at("qat/step-00000040.mbzq")));
+
+  put("in.txt", text_bytes(700, 8));
+  const Result c =
+      mbz("compress -q --zstd-level 0 --model qat/step-00000040.mbzq in.txt -o in.mbz");
+  ASSERT_EQ(c.code(), 0) << c;
+  EXPECT_NE(mbz("info in.mbz").out.find("model       1 chunks"), std::string::npos);
+  const Result d = mbz("decompress -q --model qat/step-00000040.mbzq in.mbz -o out.txt");
+  ASSERT_EQ(d.code(), 0) << d;
+  EXPECT_EQ(get("out.txt"), get("in.txt"));
+
+  // The QAT run's checkpoint is a float checkpoint: it scores and resumes like any other.
+  EXPECT_EQ(mbz("score -q --model qat/step-00000040.mbzm in.txt").code(), 0);
+  const Result again =
+      mbz("train -q --data data --steps 41 --batch 4 --out qat --resume qat/step-00000040.mbzm");
+  ASSERT_EQ(again.code(), 0) << again;
+  EXPECT_FALSE(fs::exists(at("qat/step-00000041.mbzq")));
 }
 
 }  // namespace

@@ -1,14 +1,17 @@
 // Training: a tiny model learns a structured corpus; resuming from a checkpoint takes the
-// very same steps as a run never stopped; float scoring agrees with the forward pass.
+// very same steps as a run never stopped; float scoring agrees with the forward pass;
+// quantization-aware fine-tuning resumes a float checkpoint and writes its exact model.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "codec/error.h"
 #include "model/checkpoint.h"
+#include "model/exact.h"
 #include "model/score.h"
 #include "model/train.h"
 
@@ -121,6 +124,59 @@ TEST(Train, ResumeGivesIdenticalSteps) {
     EXPECT_TRUE(torch::equal(a.tensors[i].tensor, b.tensors[i].tensor)) << a.tensors[i].name;
 }
 
+// Bits per byte of `bytes` [B, T] under float logits [B, T, 256] or exact weights.
+double float_bpb(const torch::Tensor& logits, const torch::Tensor& bytes) {
+  const torch::Tensor logp = torch::log_softmax(logits.to(torch::kDouble), -1);
+  return -logp.gather(2, bytes.unsqueeze(2)).mean().item<double>() / std::log(2.0);
+}
+double exact_bpb(const torch::Tensor& weights, const torch::Tensor& bytes) {
+  const torch::Tensor w = weights.to(torch::kDouble);
+  return -torch::log2(w.gather(2, bytes.unsqueeze(2)).squeeze(2) / w.sum(-1)).mean().item<double>();
+}
+
+// --qat from a float checkpoint (no fake quantization in it): the same batches as a float
+// run, other losses (the rounding is on), float checkpoints that resume, and an exact
+// model file beside the last one, close to the float model.
+TEST(Train, QatFineTunesAFloatCheckpoint) {
+  const fs::path dir = temp_dir("qat");
+  Corpus data;
+  data.streams[1] = word_corpus(100'000, 6);
+  TrainOptions o = tiny_options(dir / "float");
+  o.steps = 60;
+  const std::string start = train(o, data, {}, nullptr);
+  o.resume = start;
+  o.steps = 70;
+  o.out_dir = (dir / "more").string();
+  std::vector<double> float_steps, qat_steps;
+  train(o, data, {}, [&](const Progress& p) { float_steps.push_back(p.train_bpb); });
+  o.out_dir = (dir / "qat").string();
+  o.qat = true;
+  const std::string last =
+      train(o, data, {}, [&](const Progress& p) { qat_steps.push_back(p.train_bpb); });
+  ASSERT_EQ(qat_steps.size(), 10u);
+  EXPECT_NE(qat_steps[0], float_steps[0]);  // the same batch and weights, rounded
+  EXPECT_NEAR(qat_steps[0], float_steps[0], 0.1 * float_steps[0]);
+
+  const Checkpoint checkpoint = read_checkpoint(last);
+  EXPECT_EQ(checkpoint.step, 70);
+  EXPECT_NE(checkpoint.train_json.find("\"qat\": true"), std::string::npos);
+  Megabyte model = model_from_checkpoint(checkpoint, torch::kCPU);
+  EXPECT_FALSE(model->fake_quant->on);
+  const fs::path exact_file = fs::path(last).replace_extension(".mbzq");
+  EXPECT_EQ(exact_file.filename(), "step-00000070.mbzq");
+  ASSERT_TRUE(fs::exists(exact_file));
+  const ExactModel exact = ExactModel::from_checkpoint(read_checkpoint(exact_file.string()));
+  const std::vector<uint8_t> valid = word_corpus(4 * 128, 7);
+  const torch::Tensor bytes =
+      torch::tensor(std::vector<int64_t>(valid.begin(), valid.end())).view({4, 128});
+  const torch::Tensor text = torch::ones({4}, torch::kLong);
+  torch::NoGradGuard no_grad;
+  const double f = float_bpb(model->forward(bytes, text), bytes);
+  const double e = exact_bpb(exact.forward(bytes, text), bytes);
+  std::printf("tiny after --qat: float %.4f, exact %.4f bits per byte\n", f, e);
+  EXPECT_NEAR(e, f, 0.05 * f);
+}
+
 TEST(Train, RefusesBadOptions) {
   const fs::path dir = temp_dir("bad");
   Corpus data;
@@ -132,6 +188,18 @@ TEST(Train, RefusesBadOptions) {
   o.device = "cpu";
   o.weights = {1, 0, 0, 0};  // no raw data
   EXPECT_THROW(train(o, data, {}, nullptr), Error);
+  // The exact engine has only ReLU²: no quantization-aware training of a GELU network.
+  o.weights = {0, 1, 0, 0};
+  o.qat = true;
+  o.config = (dir / "gelu.json").string();
+  std::ofstream(o.config) << R"({"activation": "gelu", "context": 16, "global_width": 64})";
+  try {
+    train(o, data, {}, nullptr);
+    ADD_FAILURE() << "a GELU network trained with --qat";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("only the relu2 activation"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace
