@@ -60,32 +60,51 @@ std::vector<uint8_t> read_all(const std::string& path) {
   return data;
 }
 
-// Ideal code length in bits of `data` under `model`, chunk by chunk.
-double model_bits(const ModelFactory& factory, std::span<const uint8_t> data, uint8_t modality,
-                  size_t chunk, unsigned threads,
-                  std::vector<std::unique_ptr<BatchByteModel>>& models) {
-  const size_t n = (data.size() + chunk - 1) / chunk;
-  std::vector<double> bits(n, 0.0);
-  parallel_for(threads, n, [&](unsigned slot, size_t k) {
-    if (!models[slot]) models[slot] = factory.create(1);
+// One chunk of a file to score: its bytes and the file it counts for.
+struct ScoreChunk {
+  std::span<const uint8_t> bytes;
+  size_t file;
+};
+
+// Ideal code lengths in bits, per file, of `chunks` under `model`: chunks in lockstep in
+// batches of `batch` (the coder's rounds; a neural model computes each batch's tables in
+// one forward pass per window, through lookahead), the batches shared out over threads.
+std::vector<double> model_bits(const ModelFactory& factory, std::span<const ScoreChunk> chunks,
+                               size_t files, uint8_t modality, size_t batch, unsigned threads,
+                               std::vector<std::unique_ptr<BatchByteModel>>& models) {
+  const size_t groups = (chunks.size() + batch - 1) / batch;
+  std::vector<double> chunk_bits(chunks.size(), 0.0);
+  parallel_for(threads, groups, [&](unsigned slot, size_t g) {
+    if (!models[slot]) models[slot] = factory.create(batch);
     BatchByteModel& model = *models[slot];
-    const std::span<const uint8_t> part =
-        data.subspan(k * chunk, std::min(chunk, data.size() - k * chunk));
-    const uint32_t id = 0;
-    Cdf table;
-    model.set_modality(modality);
-    model.reset(1);
-    double sum = 0;
-    for (uint8_t byte : part) {
-      model.predict({&id, 1}, {&table, 1});
-      sum += kTotalBits - std::log2(static_cast<double>(table.freq(byte)));
-      model.update({&id, 1}, {&byte, 1});
+    const size_t first = g * batch, n = std::min(batch, chunks.size() - first);
+    std::vector<std::span<const uint8_t>> streams;
+    std::vector<uint32_t> ids;
+    for (size_t k = 0; k < n; ++k) {
+      streams.push_back(chunks[first + k].bytes);
+      if (!streams.back().empty()) ids.push_back(static_cast<uint32_t>(k));
     }
-    bits[k] = sum;
+    model.set_modality(modality);
+    model.reset(n);
+    model.lookahead(streams);
+    std::vector<Cdf> tables(n);
+    std::vector<uint8_t> bytes(n);
+    for (size_t pos = 0; !ids.empty(); ++pos) {
+      model.predict(ids, {tables.data(), ids.size()});
+      for (size_t j = 0; j < ids.size(); ++j) {
+        bytes[j] = streams[ids[j]][pos];
+        chunk_bits[first + ids[j]] += kTotalBits - std::log2(double(tables[j].freq(bytes[j])));
+      }
+      model.update(ids, {bytes.data(), ids.size()});
+      size_t kept = 0;
+      for (uint32_t k : ids)
+        if (pos + 1 < streams[k].size()) ids[kept++] = k;
+      ids.resize(kept);
+    }
   });
-  double total = 0;
-  for (double b : bits) total += b;
-  return total;
+  std::vector<double> bits(files, 0.0);
+  for (size_t c = 0; c < chunks.size(); ++c) bits[chunks[c].file] += chunk_bits[c];
+  return bits;
 }
 
 }  // namespace
@@ -159,9 +178,9 @@ int run_score(const Options& o) {
   if (!o.json) std::printf("%12s %-6s %10s  %s\n", "bytes", "as", "bits/byte", "file");
   int status = 0;
   std::map<std::string, Sum> by_modality;
-  // Files read and flattened, waiting for their bits. A checkpoint scores them in groups of
-  // about kGroupBytes, so that the windows of many small files share forward passes; a
-  // built-in model scores each file as it comes.
+  // Files read and flattened, waiting for their bits: they are scored in groups (of about
+  // kGroupBytes for a checkpoint; a batch of chunks per thread for a built-in or exact
+  // model), so that the windows of many small files share forward passes.
   struct Pending {
     std::string file;
     uint64_t size;
@@ -170,6 +189,10 @@ int run_score(const Options& o) {
   };
   constexpr size_t kGroupBytes = size_t{1} << 18;  // about 10 s of the small preset on 2 cores
   std::vector<Pending> pending;
+  // A model scores the chunks of many files in one batch: a group is a batch per thread.
+  const size_t batch = std::max<size_t>(1, o.batch ? o.batch : model.preferred_batch());
+  const size_t group_bytes =
+      network ? kGroupBytes : std::max<size_t>(kGroupBytes, batch * threads * chunk_size_for(o, model));
   size_t pending_bytes = 0;
   const auto fail = [&](const Error& e) {
     std::fprintf(stderr, "mbz: %s: %s\n", band_name(e.band()), e.what());
@@ -184,11 +207,20 @@ int run_score(const Options& o) {
           streams.push_back({p.flat.stream, static_cast<int>(p.flat.modality)});
         bits = network->bits(streams, o.stride, o.window);
       } else {
+        // The chunks of every pending file, a batch of one modality at a time.
         const uint64_t chunk = chunk_size_for(o, model);
-        for (size_t i = 0; i < pending.size(); ++i)
-          bits[i] = model_bits(model, pending[i].flat.stream,
-                               static_cast<uint8_t>(pending[i].flat.modality), chunk, threads,
-                               models);
+        for (uint8_t m = 0; m < 4; ++m) {
+          std::vector<ScoreChunk> chunks;
+          for (size_t i = 0; i < pending.size(); ++i) {
+            const std::vector<uint8_t>& s = pending[i].flat.stream;
+            if (static_cast<uint8_t>(pending[i].flat.modality) != m) continue;
+            for (size_t at = 0; at < s.size(); at += chunk)
+              chunks.push_back({std::span(s).subspan(at, std::min<size_t>(chunk, s.size() - at)), i});
+          }
+          if (chunks.empty()) continue;
+          const std::vector<double> b = model_bits(model, chunks, pending.size(), m, batch, threads, models);
+          for (size_t i = 0; i < pending.size(); ++i) bits[i] += b[i];
+        }
       }
     } catch (const Error& e) {
       fail(e);
@@ -222,7 +254,7 @@ int run_score(const Options& o) {
     } catch (const Error& e) {
       fail(e);
     }
-    if (!network || pending_bytes >= kGroupBytes) flush();
+    if (pending_bytes >= group_bytes) flush();
   }
   flush();
   json.end_array();

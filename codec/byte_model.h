@@ -44,6 +44,11 @@ class BatchByteModel {
   virtual void predict(std::span<const uint32_t> ids, std::span<Cdf> tables) = 0;
   // Stream ids[k] is told that its next byte was bytes[k].
   virtual void update(std::span<const uint32_t> ids, std::span<const uint8_t> bytes) = 0;
+  // Encoding only, right after reset(): every stream's bytes, kept alive by the caller
+  // until the next reset(). A model may then compute the tables of many positions at once
+  // (a network's parallel forward pass) instead of byte by byte; predict() must still give
+  // exactly the tables it gives without this call, and update() still comes every round.
+  virtual void lookahead(std::span<const std::span<const uint8_t>> /*streams*/) {}
   // What the streams hold from the next reset() on: the archive header's modality
   // (format.h: raw, text, image, audio). Models that do not use it ignore it.
   virtual void set_modality(uint8_t /*modality*/) {}

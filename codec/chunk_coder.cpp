@@ -25,6 +25,7 @@ void model_encode(BatchByteModel& model, std::span<const std::span<const uint8_t
                   std::span<const size_t> give_up, std::vector<std::vector<uint8_t>>& payloads) {
   const size_t n = chunks.size();
   model.reset(n);
+  model.lookahead(chunks);
   payloads.assign(n, {});
   std::vector<std::optional<RangeEncoder>> encoders(n);
   std::vector<uint32_t> ids;

@@ -579,6 +579,31 @@ Tensor ExactModel::forward(const Tensor& bytes, const Tensor& modality) const {
   return output_weights(*this, local_out).view({b, k * p, kByteValues}).narrow(1, 0, t);
 }
 
+Tensor cdf_tables(const Tensor& weights) {
+  // Step for step the procedure of codec/range_coder.cpp, on whole rows.
+  constexpr int64_t kTotal = 1 << 16, kSpare = kTotal - 256;
+  const Tensor sum = weights.sum(-1, /*keepdim=*/true);
+  // The heaviest symbol, the lowest one on ties.
+  const Tensor index = torch::arange(256, weights.options());
+  const Tensor heaviest =
+      torch::where(weights == weights.amax(-1, true), index, int64_t{256}).amin(-1, true);
+  // The smallest shift that brings the sum below 2^32.
+  Tensor shift = torch::zeros_like(sum);
+  for (int bit = 0; bit < 32; ++bit)
+    shift = shift + (torch::bitwise_right_shift(sum, shift) >= (int64_t{1} << 32)).to(torch::kLong);
+  const Tensor shifted = torch::bitwise_right_shift(weights, shift);
+  const Tensor total = shifted.sum(-1, true);
+  const Tensor scale = torch::div(torch::full_like(total, kSpare << 32), total.clamp_min(1),
+                                  "floor");
+  Tensor freq = torch::where(total > 0, 1 + torch::bitwise_right_shift(shifted * scale, 32),
+                             torch::full_like(shifted, kTotal / 256));
+  const Tensor rest = kTotal - freq.sum(-1, true);
+  freq = freq + torch::where(index == heaviest, rest, torch::zeros_like(rest));
+  std::vector<int64_t> first = weights.sizes().vec();
+  first.back() = 1;
+  return torch::cat({torch::zeros(first, freq.options()), freq.cumsum(-1)}, -1).to(torch::kInt);
+}
+
 ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality)
     : model_(model), modality_(modality), n_(modality.size(0)) {
   const Config& c = model.config;

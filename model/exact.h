@@ -101,6 +101,12 @@ class ExactModel {
   torch::Tensor head_table;     // [kHeadLength] int64, round(2^kHeadBits e^(-t/kHeadSteps))
 };
 
+// codec's cdf_from_weights (codec/range_coder.h) on a tensor, on any device, with the same
+// integers: weights [..., 256] int64 (nonnegative, each row's sum below 2^63) -> cumulative
+// tables [..., 257] int32, c[0] = 0, c[256] = kTotal. Lets the encoder build the tables of a
+// whole forward pass where the weights are, and ship only the tables.
+torch::Tensor cdf_tables(const torch::Tensor& weights);
+
 // Byte-by-byte decoding of N streams in step, as Decoder in model/megabyte.h: the global
 // stack once per patch, the local stack once per byte, against caches. Gives exactly the
 // weights of ExactModel::forward on the same streams.

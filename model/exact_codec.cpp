@@ -30,12 +30,19 @@ using Engines = std::array<Engine, 4>;  // by modality: raw, text, image, audio
 // fed byte 0, which no later table of a live stream can see.
 class ExactByteModel : public BatchByteModel {
  public:
-  ExactByteModel(const Engines& engines, size_t max_streams)
-      : engines_(engines), model_(engines[0].model), cpu_(engines[0].cpu), max_(max_streams) {}
+  ExactByteModel(const Engines& engines, size_t max_streams, bool lookahead_on_cpu)
+      : engines_(engines),
+        model_(engines[0].model),
+        cpu_(engines[0].cpu),
+        max_(max_streams),
+        lookahead_on_cpu_(lookahead_on_cpu) {}
 
   void reset(size_t n) override {
     if (n > max_) throw Error(ErrorCode::kUsageBadArgument, "exact model: more streams than it was made for");
     n_ = n;
+    ahead_.clear();
+    window_tables_ = torch::Tensor();
+    slice_ = torch::Tensor();
     live_.assign(n, true);
     position_ = 0;
     decoder_.reset();
@@ -52,6 +59,14 @@ class ExactByteModel : public BatchByteModel {
     cpu_decoder_.reset();
   }
 
+  // On CUDA the encoder's tables come from one forward pass per window (ExactModel::forward,
+  // the same integers as the decoder's steps). On the CPU the plain decoder is 20 times
+  // faster than LibTorch's int64 forward pass (measured), so there only tests ask for it.
+  void lookahead(std::span<const std::span<const uint8_t>> streams) override {
+    if (streams.size() != n_ || (cpu_ && !lookahead_on_cpu_)) return;
+    ahead_.assign(streams.begin(), streams.end());
+  }
+
   void predict(std::span<const uint32_t> ids, std::span<Cdf> tables) override {
     // Lockstep (codec/chunk_coder.cpp): every stream in a round is at position_, and one
     // that left never returns.
@@ -63,6 +78,7 @@ class ExactByteModel : public BatchByteModel {
     for (uint32_t id : ids) live_[id] = true;
     if (modality_ > 3)
       throw Error(ErrorCode::kUsageBadArgument, "exact model: modality " + std::to_string(modality_));
+    if (!ahead_.empty()) return predict_ahead(ids, tables);
     if (position_ % model_->config.context_bytes() == 0) {
       // A stream's first byte, or one context further on: a fresh window.
       decoder_.reset();
@@ -75,21 +91,32 @@ class ExactByteModel : public BatchByteModel {
         decoder_ = std::make_unique<ExactDecoder>(*model_, modality);
       }
     }
-    torch::Tensor weights;  // [N, 256]
-    if (cpu_) {
-      weights_.resize(n_ * kByteValues);
-      cpu_decoder_->next_weights(weights_);
-    } else {
-      weights = decoder_->next_weights().cpu().contiguous();
+    if (!cpu_) {
+      // On the device: the tables are built there, and only they come across.
+      const torch::Tensor t = cdf_tables(decoder_->next_weights()).cpu().contiguous();
+      const int32_t* c = t.data_ptr<int32_t>();
+      for (size_t j = 0; j < ids.size(); ++j)
+        std::copy_n(c + size_t(ids[j]) * 257, 257, tables[j].c.begin());
+      return;
     }
-    const int64_t* w = cpu_ ? weights_.data() : weights.data_ptr<int64_t>();
+    weights_.resize(n_ * kByteValues);
+    cpu_decoder_->next_weights(weights_);
     for (size_t j = 0; j < ids.size(); ++j) {
-      const auto* row = reinterpret_cast<const uint64_t*>(w + size_t(ids[j]) * kByteValues);
+      const auto* row =
+          reinterpret_cast<const uint64_t*>(weights_.data() + size_t(ids[j]) * kByteValues);
       cdf_from_weights(std::span<const uint64_t, 256>(row, 256), tables[j]);
     }
   }
 
   void update(std::span<const uint32_t> ids, std::span<const uint8_t> bytes) override {
+    if (!ahead_.empty()) {
+      for (size_t j = 0; j < ids.size(); ++j)
+        if (position_ >= ahead_[ids[j]].size() || ahead_[ids[j]][position_] != bytes[j])
+          throw Error(ErrorCode::kUsageBadArgument,
+                      "exact model: update() differs from the bytes given to lookahead()");
+      ++position_;
+      return;
+    }
     next_.assign(n_, 0);
     for (size_t j = 0; j < ids.size(); ++j) next_[ids[j]] = bytes[j];
     if (cpu_)
@@ -101,10 +128,55 @@ class ExactByteModel : public BatchByteModel {
   }
 
  private:
+  // Tables from lookahead: at each window start, one forward pass over the window of every
+  // stream (bytes past a stream's end are 0: no earlier position sees them), tables built
+  // on the device; they come to the host a slice of positions at a time.
+  void predict_ahead(std::span<const uint32_t> ids, std::span<Cdf> tables) {
+    const int64_t context = model_->config.context_bytes();
+    const int64_t offset = int64_t(position_ % uint64_t(context));
+    if (offset == 0) {
+      int64_t width = 0;
+      for (const auto& s : ahead_)
+        width = std::max<int64_t>(width, std::min<int64_t>(context, int64_t(s.size()) - int64_t(position_)));
+      std::vector<uint8_t> window(n_ * size_t(width), 0);
+      for (size_t k = 0; k < n_; ++k)
+        if (ahead_[k].size() > position_)
+          std::copy_n(ahead_[k].begin() + position_,
+                      std::min<uint64_t>(width, ahead_[k].size() - position_),
+                      window.begin() + k * width);
+      const torch::Device device = model_->device();
+      const torch::Tensor bytes = torch::from_blob(window.data(), {int64_t(n_), width}, torch::kUInt8)
+                                      .to(device, torch::kLong);
+      const torch::Tensor modality = torch::full({int64_t(n_)}, int64_t(modality_),
+                                                 torch::dtype(torch::kLong).device(device));
+      std::vector<torch::Tensor> parts;
+      // Sub-batches of about 2^18 positions keep the pass's own tensors to a few GB.
+      const int64_t step = std::max<int64_t>(1, (int64_t{1} << 18) / width);
+      for (int64_t k = 0; k < int64_t(n_); k += step) {
+        const int64_t m = std::min<int64_t>(step, int64_t(n_) - k);
+        parts.push_back(cdf_tables(model_->forward(bytes.narrow(0, k, m), modality.narrow(0, k, m))));
+      }
+      window_tables_ = torch::cat(parts, 0);  // [N, width, 257] int32 on the device
+      slice_ = torch::Tensor();
+    }
+    constexpr int64_t kSlice = 512;  // positions brought to the host at once
+    if (offset % kSlice == 0) {
+      const int64_t m = std::min<int64_t>(kSlice, window_tables_.size(1) - offset);
+      slice_ = window_tables_.narrow(1, offset, m).to(torch::kCPU).contiguous();
+    }
+    const int64_t row = offset % kSlice, m = slice_.size(1);
+    const int32_t* t = slice_.data_ptr<int32_t>();
+    for (size_t j = 0; j < ids.size(); ++j) {
+      const int32_t* c = t + (int64_t(ids[j]) * m + row) * 257;
+      std::copy_n(c, 257, tables[j].c.begin());
+    }
+  }
+
   const Engines& engines_;
   std::shared_ptr<const ExactModel> model_;
   std::shared_ptr<const CpuExactModel> cpu_;
   size_t max_, n_ = 0;
+  bool lookahead_on_cpu_;
   std::vector<int64_t> weights_;
   std::vector<uint8_t> next_;
   std::unique_ptr<CpuExactDecoder> cpu_decoder_;
@@ -112,15 +184,19 @@ class ExactByteModel : public BatchByteModel {
   uint8_t modality_ = 0;
   std::vector<bool> live_;  // streams still in step
   std::unique_ptr<ExactDecoder> decoder_;
+  std::vector<std::span<const uint8_t>> ahead_;  // lookahead's streams
+  torch::Tensor window_tables_, slice_;
 };
 
 class ExactFactory : public ModelFactory {
  public:
-  ExactFactory(ModelIdentity identity, Engines engines)
-      : identity_(std::move(identity)), engines_(std::move(engines)) {}
+  ExactFactory(ModelIdentity identity, Engines engines, bool lookahead_on_cpu)
+      : identity_(std::move(identity)),
+        engines_(std::move(engines)),
+        lookahead_on_cpu_(lookahead_on_cpu) {}
   const ModelIdentity& identity() const override { return identity_; }
   std::unique_ptr<BatchByteModel> create(size_t max_streams) const override {
-    return std::make_unique<ExactByteModel>(engines_, max_streams);
+    return std::make_unique<ExactByteModel>(engines_, max_streams, lookahead_on_cpu_);
   }
   size_t preferred_batch() const override {
     return engines_[0].model->device().is_cuda() ? 256 : 8;
@@ -133,6 +209,7 @@ class ExactFactory : public ModelFactory {
  private:
   ModelIdentity identity_;
   Engines engines_;
+  bool lookahead_on_cpu_;
 };
 
 // Activation scales by modality (model/EXACT.md): the file holds one whole exact model, and
@@ -179,7 +256,7 @@ bool is_exact_model_file(const std::string& path) {
 namespace {
 
 std::unique_ptr<ModelFactory> exact_factory(const Checkpoint& checkpoint, std::string name,
-                                            const std::string& device) {
+                                            const std::string& device, bool lookahead_on_cpu) {
   if (device != "cpu" && device != "cuda")
     throw Error(ErrorCode::kUsageBadArgument, "device must be cpu or cuda, got " + device);
   if (device == "cuda" && !torch::cuda::is_available())
@@ -206,20 +283,21 @@ std::unique_ptr<ModelFactory> exact_factory(const Checkpoint& checkpoint, std::s
     descriptor.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
   }
   return std::make_unique<ExactFactory>(builtin_identity(std::move(name), descriptor),
-                                        std::move(engines));
+                                        std::move(engines), lookahead_on_cpu);
 }
 
 }  // namespace
 
-std::unique_ptr<ModelFactory> load_exact_model(const std::string& path, const std::string& device) {
+std::unique_ptr<ModelFactory> load_exact_model(const std::string& path, const std::string& device,
+                                               bool lookahead_on_cpu) {
   std::string name = std::filesystem::path(path).filename().string();
   if (name.size() > 4 && name.compare(name.size() - 4, 4, ".000") == 0) name.resize(name.size() - 4);
-  return exact_factory(read_checkpoint(path), std::move(name), device);
+  return exact_factory(read_checkpoint(path), std::move(name), device, lookahead_on_cpu);
 }
 
 std::unique_ptr<ModelFactory> load_exact_model(std::span<const uint8_t> bytes,
                                                const std::string& name, const std::string& device) {
-  return exact_factory(parse_checkpoint(bytes, name), name, device);
+  return exact_factory(parse_checkpoint(bytes, name), name, device, false);
 }
 
 std::vector<std::string> quantize_checkpoint(const std::string& checkpoint,

@@ -20,8 +20,11 @@ bool is_exact_model_file(const std::string& path);
 // XXH3-128 of its config and tensors (the same however the file is split into parts).
 // Streams longer than the model's context restart from the start patch at every multiple
 // of the context. Throws mbz::Error (kIoOpen, kFormat*, kModelMismatch).
+// The encoder's tables come from one forward pass per window on CUDA, from the byte-by-byte
+// decoder on the CPU; `lookahead_on_cpu` takes forward passes there too (slow: for tests).
 std::unique_ptr<ModelFactory> load_exact_model(const std::string& path,
-                                               const std::string& device = "cpu");
+                                               const std::string& device = "cpu",
+                                               bool lookahead_on_cpu = false);
 // The same from the bytes of a whole model file (the bundled model), named `name`.
 std::unique_ptr<ModelFactory> load_exact_model(std::span<const uint8_t> bytes,
                                                const std::string& name,

@@ -34,6 +34,35 @@ Models tiny_models(uint64_t seed) {
   return m;
 }
 
+// The tensor version of the coder's table procedure gives its integers row for row: sums
+// above 2^32 (shifted), zero rows, ties for the heaviest, a single nonzero weight.
+TEST(Exact, CdfTablesMatchTheCoders) {
+  torch::manual_seed(11);
+  std::vector<torch::Tensor> rows = {
+      torch::randint(0, 1 << 20, {40, 256}, torch::kLong),
+      torch::randint(0, int64_t{1} << 54, {40, 256}, torch::kLong),  // sums far above 2^32
+      torch::randint(0, 3, {40, 256}, torch::kLong),                 // many ties
+      torch::zeros({2, 256}, torch::kLong),
+      torch::full({1, 256}, int64_t{1} << 40, torch::kLong),
+      torch::zeros({1, 256}, torch::kLong).index_fill_(1, torch::tensor({200}), int64_t{1} << 30),
+  };
+  const torch::Tensor weights = torch::cat(rows, 0);
+  // [62, 2, 256]: any leading shape
+  const torch::Tensor tables = cdf_tables(weights.view({-1, 2, 256})).view({-1, 257});
+  ASSERT_EQ(tables.scalar_type(), torch::kInt);
+  for (int64_t r = 0; r < weights.size(0); ++r) {
+    Cdf expected;
+    const torch::Tensor w = weights[r].contiguous();
+    cdf_from_weights(
+        std::span<const uint64_t, 256>(reinterpret_cast<const uint64_t*>(w.data_ptr<int64_t>()), 256),
+        expected);
+    const torch::Tensor got = tables[r].contiguous();
+    ASSERT_TRUE(std::equal(expected.c.begin(), expected.c.end(), got.data_ptr<int32_t>(),
+                           [](uint32_t a, int32_t b) { return int64_t{a} == int64_t{b}; }))
+        << "row " << r;
+  }
+}
+
 TEST(Exact, DecoderGivesTheEncodersIntegers) {
   const Models m = tiny_models(1);
   const int64_t n = 3, t = m.exact.config.context_bytes();
@@ -70,6 +99,46 @@ void expect_cpu_decoder_matches(const ExactModel& exact, const torch::Tensor& by
     ASSERT_TRUE(torch::equal(got, full.select(1, i))) << "position " << i;
     for (int64_t s = 0; s < n; ++s) next[size_t(s)] = uint8_t(bytes[s][i].item<int64_t>());
     decoder.push(next);
+  }
+}
+
+// The encoder's way (lookahead: one forward pass per window, tables built by cdf_tables)
+// gives the coder exactly the decoder's tables (byte by byte), streams of any length ending
+// at any round, across window restarts.
+TEST(Exact, LookaheadGivesTheDecodersTables) {
+  const Models m = tiny_models(8);
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("mbz_exact_ahead_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  write_checkpoint((dir / "m.mbzq").string(), m.exact.to_checkpoint());
+  const auto factory = load_exact_model((dir / "m.mbzq").string(), "cpu", /*lookahead_on_cpu=*/true);
+  std::filesystem::remove_all(dir);
+  const size_t context = size_t(m.exact.config.context_bytes());
+  std::vector<std::vector<uint8_t>> data;
+  for (size_t length : {size_t{0}, size_t{1}, size_t{70}, context, context + 37, 2 * context + 5})
+    data.push_back(table_hash_streams(1, length + 1)[0]), data.back().resize(length, 'x');
+  std::vector<std::span<const uint8_t>> streams(data.begin(), data.end());
+  for (uint8_t modality : {1, 3}) {
+    const auto ahead = factory->create(streams.size()), plain = factory->create(streams.size());
+    for (auto* model : {ahead.get(), plain.get()}) {
+      model->set_modality(modality);
+      model->reset(streams.size());
+    }
+    ahead->lookahead(streams);
+    std::vector<Cdf> a(streams.size()), b(streams.size());
+    for (size_t pos = 0;; ++pos) {
+      std::vector<uint32_t> ids;
+      std::vector<uint8_t> bytes;
+      for (size_t k = 0; k < streams.size(); ++k)
+        if (pos < streams[k].size()) ids.push_back(uint32_t(k)), bytes.push_back(streams[k][pos]);
+      if (ids.empty()) break;
+      ahead->predict(ids, {a.data(), ids.size()});
+      plain->predict(ids, {b.data(), ids.size()});
+      for (size_t j = 0; j < ids.size(); ++j)
+        ASSERT_EQ(a[j].c, b[j].c) << "stream " << ids[j] << " position " << pos;
+      ahead->update(ids, bytes);
+      plain->update(ids, bytes);
+    }
   }
 }
 

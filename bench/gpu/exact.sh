@@ -9,8 +9,10 @@ set -o pipefail
 model=$1 out=$2
 mbz=build-cuda/mbz
 mkdir -p "$out"
-build-cuda/bench/table_hash "$model" cuda 1,3,64,256 1 0,1,2,3 | tee "$out/hash-cuda.txt"
-build-cuda/bench/table_hash "$model" cpu 1,3,64 1,2 0,1,2,3 | tee "$out/hash-cpu.txt"
+if [[ ${HASH:-1} == 1 ]]; then
+  build-cuda/bench/table_hash "$model" cuda 1,3,64,256 1 0,1,2,3 | tee "$out/hash-cuda.txt"
+  build-cuda/bench/table_hash "$model" cpu 1,3,64 1,2 0,1,2,3 | tee "$out/hash-cpu.txt"
+fi
 for m in text image audio; do
   f=$(find "data/gpu/corpus/$m/valid" -type f | sort | head -1)
   cp "$f" "$out/$m.orig"
