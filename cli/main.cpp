@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/model_registry.h"
 #include "cli/output_file.h"
+#include "cli/sample.h"
 #include "cli/train.h"
 #include "codec/error.h"
 #include "codec/format.h"
@@ -184,6 +185,8 @@ int main(int argc, char** argv) {
   auto* train = mbz::cli::add_train_command(app, train_command);
   mbz::cli::QuantizeCommand quantize_command;
   auto* quantize = mbz::cli::add_quantize_command(app, quantize_command);
+  mbz::cli::SampleCommand sample_command;
+  auto* sample = mbz::cli::add_sample_command(app, sample_command);
 
   try {
     app.parse(argc, argv);
@@ -210,6 +213,8 @@ int main(int argc, char** argv) {
       status = mbz::cli::run_train(train_command);
     else if (quantize->parsed())
       status = mbz::cli::run_quantize(quantize_command);
+    else if (sample->parsed())
+      status = mbz::cli::run_sample(sample_command);
     // Results on stdout that did not all arrive (disk full, closed pipe) are a failure.
     if (std::fflush(stdout) != 0 || std::ferror(stdout))
       throw mbz::Error(mbz::ErrorCode::kIoWrite, "stdout: write failed");
