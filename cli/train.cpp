@@ -147,8 +147,10 @@ CLI::App* add_train_command(CLI::App& app, TrainCommand& c) {
                 "Quantization-aware training (model/EXACT.md): train against the int8 rounding "
                 "of the exact engine, usually fine-tuning a float checkpoint given to --resume; "
                 "checkpoints stay float checkpoints, and the last is also written as an exact "
-                "model file, OUT/step-NNNNNNNN.mbzq, calibrated on the training data as "
-                "mbz quantize does");
+                "model file, OUT/step-NNNNNNNN.mbzq, with the activation ranges it trained "
+                "against. Experimental: its ranges are shared by all modalities, and so far "
+                "mbz quantize (ranges per modality) gives the better exact model "
+                "(bench/results/model-s4.md)");
   cmd->add_flag("-q,--quiet", c.quiet, "Print nothing but errors");
   return cmd;
 }

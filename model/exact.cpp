@@ -16,6 +16,15 @@
 
 namespace mbz::model {
 
+// Largest magnitudes of the activations at every quantized site of one float stack.
+struct StackRanges {
+  struct Block {
+    double norm1 = 0, q = 0, k = 0, v = 0, attended = 0, norm2 = 0, hidden = 0;
+  };
+  std::vector<Block> blocks;
+  double norm = 0;
+};
+
 namespace {
 
 using torch::Tensor;
@@ -200,14 +209,6 @@ Tensor gather_rows(const Tensor& table, const Tensor& ids) {  // ids [...] -> [.
 
 // ---- Quantization ----------------------------------------------------------------------
 
-// Largest magnitudes of the activations at every quantized site of one float stack.
-struct StackRanges {
-  struct Block {
-    double norm1 = 0, q = 0, k = 0, v = 0, attended = 0, norm2 = 0, hidden = 0;
-  };
-  std::vector<Block> blocks;
-  double norm = 0;
-};
 
 double max_abs(const Tensor& x) {
   return x.abs().max().item<double>();
@@ -514,7 +515,46 @@ ExactModel ExactModel::quantize(Megabyte& model, const Tensor& calibration,
   const Tensor local_in =
       model->global_to_local(global_out) + model->local_bytes(local_ids) + model->local_position;
   measure_stack(model->local, local_in.reshape({b * k, p, c.local_width}), local_ranges);
+  return quantize_with(model, global_ranges, local_ranges);
+}
 
+namespace {
+
+// The running range of one FakeQuant site; an error if training never measured it.
+double trained_range(const Tensor& range) {
+  if (!range.defined())
+    throw Error(ErrorCode::kUsageBadArgument,
+                "quantize: the network has not run with fake quantization, so it has no "
+                "activation ranges of its own");
+  return range.item<double>();
+}
+
+StackRanges trained_ranges(Transformer& stack) {
+  StackRanges ranges;
+  for (const auto& module : *stack->blocks) {
+    const BlockImpl& b = *module->as<Block>();
+    ranges.blocks.push_back({trained_range(b.norm1_range), trained_range(b.attn->q_range),
+                             trained_range(b.attn->k_range), trained_range(b.attn->v_range),
+                             trained_range(b.attn->attended_range), trained_range(b.norm2_range),
+                             trained_range(b.hidden_range)});
+  }
+  ranges.norm = trained_range(stack->norm_range);
+  return ranges;
+}
+
+}  // namespace
+
+ExactModel ExactModel::quantize_trained(Megabyte& model) {
+  torch::NoGradGuard no_grad;
+  const StackRanges global_ranges = trained_ranges(model->global);
+  const StackRanges local_ranges = trained_ranges(model->local);
+  return quantize_with(model, global_ranges, local_ranges);
+}
+
+ExactModel ExactModel::quantize_with(Megabyte& model, const StackRanges& global_ranges,
+                                     const StackRanges& local_ranges) {
+  torch::NoGradGuard no_grad;
+  const Config& c = model->config;
   ExactModel q;
   q.config = c;
   q.global_bytes = to_residual_units(model->global_bytes->weight);

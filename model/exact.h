@@ -66,6 +66,8 @@ struct ExactCache {
   int64_t length = 0;
 };
 
+struct StackRanges;  // model/exact.cpp: the activation ranges of one stack
+
 class ExactModel {
  public:
   // Quantizes a float model with activation scales measured on `calibration` ([B, T]
@@ -73,6 +75,10 @@ class ExactModel {
   // largest magnitude it took there.
   static ExactModel quantize(Megabyte& model, const torch::Tensor& calibration,
                              const torch::Tensor& modality);
+  // Quantizes a network trained with fake quantization (mbz train --qat) with the
+  // activation ranges it trained against (FakeQuant's running ranges), one set for every
+  // modality. Throws kUsageBadArgument if it never ran with fake quantization on.
+  static ExactModel quantize_trained(Megabyte& model);
 
   // As a model file: the checkpoint format (model/CHECKPOINT.md) with int8 weights, int64
   // multipliers, embeddings and tables, and train_json kExactKind.
@@ -99,6 +105,10 @@ class ExactModel {
   ExactLinear head;             // Dl -> 256, to output table units (1/kHeadSteps nat)
   torch::Tensor attn_table;     // [kAttnLength] int64, round(2^kAttnBits e^(-t/kAttnSteps))
   torch::Tensor head_table;     // [kHeadLength] int64, round(2^kHeadBits e^(-t/kHeadSteps))
+
+ private:
+  static ExactModel quantize_with(Megabyte& model, const StackRanges& global_ranges,
+                                  const StackRanges& local_ranges);
 };
 
 // codec's cdf_from_weights (codec/range_coder.h) on a tensor, on any device, with the same

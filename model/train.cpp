@@ -13,6 +13,7 @@
 
 #include "codec/error.h"
 #include "model/checkpoint.h"
+#include "model/exact.h"
 #include "model/exact_codec.h"
 #include "model/megabyte.h"
 #include "model/torch_compat.h"
@@ -287,10 +288,16 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
     if (report) report(p);
     if (out_of_time) break;
   }
-  // The exact model file of the last checkpoint, made as `mbz quantize` makes it.
-  if (o.qat)
-    quantize_checkpoint(last, train_data, o.qat_windows,
-                        std::filesystem::path(last).replace_extension(".mbzq").string());
+  // The exact model file of the last checkpoint, with the activation ranges the network
+  // trained against (one set for every modality), or, if no step ran, calibrated as
+  // `mbz quantize` calibrates.
+  if (o.qat) {
+    const std::string exact_file = std::filesystem::path(last).replace_extension(".mbzq").string();
+    if (model->global->norm_range.defined())
+      write_checkpoint(exact_file, ExactModel::quantize_trained(model).to_checkpoint());
+    else
+      quantize_checkpoint(last, train_data, o.qat_windows, exact_file);
+  }
   return last;
 }
 

@@ -47,8 +47,9 @@ struct TrainOptions {
                           // stays that of `steps`, so --resume continues it; 0: no limit
   // Quantization-aware training (model/EXACT.md): train with fake quantization on, usually
   // fine-tuning a float checkpoint (`resume`). Checkpoints stay float checkpoints; the last
-  // one is also converted to an exact model file beside it (.mbzq), its activation scales
-  // calibrated on `qat_windows` windows of each modality of the training data.
+  // one is also converted to an exact model file beside it (.mbzq) with the activation
+  // ranges the run trained against (if no step ran: calibrated on `qat_windows` windows of
+  // each modality of the training data, as mbz quantize does).
   bool qat = false;
   int64_t qat_windows = 8;
 };
