@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstdio>
+#include <exception>
 #include <memory>
 #include <thread>
 
@@ -116,6 +117,23 @@ io::FlattenOptions flatten_options(const Options& o) {
   return f;
 }
 
+const Level& level(int number) {
+  // Speeds: one thread of the 2-core development machine on 2 MB of text (200 KB at
+  // level 3), loading the bundled model aside (bench/results/hybrid-s4.md). One lane at
+  // level 3: on a CPU more lanes cost ratio and gain no speed (the model's batch helps a
+  // GPU only).
+  static const Level kLevels[] = {
+      {0, false, false, 1, 24, 19, "zstd -19 only (about 1 MB/s compressing)"},
+      {1, false, true, 1, 22, 3, "context mixing, 16 MiB tables (about 0.9 MB/s each way)"},
+      {2, false, true, 1, 24, 19,
+       "context mixing, 64 MiB tables (about 0.65 MB/s compressing, 0.8 MB/s decompressing)"},
+      {3, true, true, 1, 24, 19,
+       "the byte model mixed with context mixing (about 15 KB/s each way with the bundled "
+       "model on a CPU; on a GPU add --lanes 256)"},
+  };
+  return kLevels[std::clamp(number, kMinLevel, kMaxLevel)];
+}
+
 namespace {
 
 void compress_one(const Options& o, const std::string& input) {
@@ -153,9 +171,14 @@ void compress_one(const Options& o, const std::string& input) {
   else
     flat.modality = detected;
 
+  const Level& lv = level(o.level >= 0      ? o.level
+                          : o.model.empty() ? kDefaultLevel
+                                            : kDefaultModelLevel);
   Header header;
-  header.chunk_log = std::countr_zero(chunk_size_for(o, model));
+  header.chunk_log = std::countr_zero(o.chunk_size ? o.chunk_size : kDefaultSegment);
   header.model = model.identity();
+  header.lanes = o.lanes ? o.lanes : lv.lanes;
+  header.cm_context_bits = static_cast<uint8_t>(lv.cm_context_bits);
   header.modality = static_cast<uint8_t>(flat.modality);
   header.params = flat.params;
   // A PNG or WAV rebuilt from pixels or samples is a new file whose size and bytes depend
@@ -167,9 +190,10 @@ void compress_one(const Options& o, const std::string& input) {
                     whole ? std::optional<uint64_t>(flat.stream.size()) : size);
   EncodeOptions options;
   options.threads = thread_count(o);
-  options.batch = o.batch;
-  options.zstd_level = o.zstd_level;
-  options.use_model = !o.no_model;
+  options.zstd_level = o.zstd_level >= 0 ? o.zstd_level : lv.zstd_level;
+  options.try_model = lv.byte_model && !o.no_model;
+  options.try_cm = lv.cm;
+  options.try_hybrid = options.try_model && options.try_cm;
   options.verify = o.verify;
   options.progress = [&](uint64_t in_bytes, uint64_t out_bytes) {
     progress.update(in_bytes, out_bytes);
@@ -207,7 +231,7 @@ void compress_one(const Options& o, const std::string& input) {
                    io::describe(flat.modality, flat.params).c_str());
     if (o.verbose > 0) {
       const MethodStats& s = writer.stats();
-      for (int m = 0; m < 3; ++m)
+      for (int m = 0; m < kMethodCount; ++m)
         if (s.chunks[m])
           std::fprintf(stderr, "  %-6s %llu chunks, %llu => %llu bytes\n",
                        method_name(static_cast<ChunkMethod>(m)),
@@ -246,7 +270,16 @@ void decompress_one(const Options& o, const std::string& input) {
     if (dot != std::string::npos && (slash == std::string::npos || dot > slash)) output.resize(dot);
     output += ext;
   }
-  const ModelFactory& model = model_for(header.model, o.model);
+  // A model that is not at hand is no error until a chunk needs it (cm, zstd and stored
+  // chunks do not); then it is the error that finding the model gave.
+  const ModelFactory* model = nullptr;
+  std::exception_ptr model_error;
+  try {
+    model = &model_for(header.model, o.model);
+  } catch (const Error& e) {
+    if (!o.model.empty() || e.code() != ErrorCode::kModelUnknown) throw;
+    model_error = std::current_exception();
+  }
 
   Progress progress(show_progress(o), display(input), regular_file_size(in.file));
   DecodeOptions options;
@@ -256,17 +289,26 @@ void decompress_one(const Options& o, const std::string& input) {
     progress.update(in_bytes, out_bytes);
   };
 
+  auto decode = [&](Writer& to) {
+    try {
+      return archive.decode(to, model, options);
+    } catch (const Error& e) {
+      if (model_error && e.code() == ErrorCode::kModelUnknown) std::rethrow_exception(model_error);
+      throw;
+    }
+  };
+
   OutputFile out(output, o.force);
   uint64_t restored = 0;
   if (!transformed) {
     HashingWriter content(out.writer());
-    const Trailer trailer = archive.decode(content, &model, options);
+    const Trailer trailer = decode(content);
     check_content(header, trailer, content.digest(), content.size());
     restored = content.size();
   } else {
     // The whole stream first: io/ rebuilds the file from it and the parameters.
     MemoryWriter stream;
-    const Trailer trailer = archive.decode(stream, &model, options);
+    const Trailer trailer = decode(stream);
     const std::vector<uint8_t> file = io::unflatten(modality, header.params, stream.data);
     if (exact) check_content(header, trailer, xxh64(file), file.size());
     out.writer().write(file);
@@ -290,12 +332,8 @@ void info_one(const Options& o, const std::string& input, Json* json) {
   const std::vector<ChunkInfo> chunks = archive.list(&trailer);
   const uint64_t archive_size = reader.offset();
   MethodStats s;
-  for (const ChunkInfo& c : chunks) {
-    const auto m = static_cast<int>(c.header.method);
-    ++s.chunks[m];
-    s.raw_bytes[m] += c.header.raw_size;
-    s.payload_bytes[m] += c.header.payload_size;
-  }
+  for (const ChunkInfo& c : chunks)
+    s.add(c.header.method, c.header.raw_size, c.header.payload_size);
   const bool known = h.original_size != kUnknownSize;
   const std::string restores = io::describe(static_cast<io::Modality>(h.modality), h.params);
   if (json) {
@@ -316,11 +354,18 @@ void info_one(const Options& o, const std::string& input, Json* json) {
         .field("name", h.model.name)
         .field("id", h.model.id_hex())
         .end_object();
+    json->field("lanes", uint64_t{h.lanes});
+    json->key("cm")
+        .begin_object()
+        .field("revision", uint64_t{h.cm_revision})
+        .field("context_bits", uint64_t{h.cm_context_bits})
+        .field("match_bits", uint64_t{h.cm_match_bits})
+        .end_object();
     json->field("stream_size", trailer.stream_size);
     json->field("stream_xxh64", hex64(trailer.stream_checksum));
     json->field("content_xxh64", hex64(trailer.content_checksum));
     json->key("methods").begin_object();
-    for (int m = 0; m < 3; ++m)
+    for (int m = 0; m < kMethodCount; ++m)
       json->key(method_name(static_cast<ChunkMethod>(m)))
           .begin_object()
           .field("chunks", s.chunks[m])
@@ -351,9 +396,12 @@ void info_one(const Options& o, const std::string& input, Json* json) {
   std::printf("  restores        %s\n", restores.c_str());
   std::printf("  chunk size      %u\n", h.chunk_size());
   std::printf("  model           %s (id %s)\n", h.model.name.c_str(), h.model.id_hex().c_str());
+  if (h.version >= 2)
+    std::printf("  lanes           %u (context mixer revision %u, tables 2^%u and 2^%u)\n", h.lanes,
+                h.cm_revision, h.cm_context_bits, h.cm_match_bits);
   std::printf("  content xxh64   %s\n", hex64(trailer.content_checksum).c_str());
   std::printf("  chunks          %zu\n", chunks.size());
-  for (int m = 0; m < 3; ++m)
+  for (int m = 0; m < kMethodCount; ++m)
     if (s.chunks[m])
       std::printf("    %-6s %6llu chunks, %llu => %llu bytes\n",
                   method_name(static_cast<ChunkMethod>(m)),
@@ -372,7 +420,8 @@ void info_one(const Options& o, const std::string& input, Json* json) {
 
 uint64_t chunk_size_for(const Options& o, const ModelFactory& model) {
   if (o.chunk_size) return o.chunk_size;
-  if (model.preferred_chunk()) return std::clamp<uint64_t>(model.preferred_chunk(), 1 << 10, 1 << 26);
+  if (model.preferred_chunk())
+    return std::clamp<uint64_t>(model.preferred_chunk(), 1 << 10, 1 << 26);
   return kDefaultChunk;
 }
 

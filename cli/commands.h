@@ -12,6 +12,25 @@
 namespace mbz::cli {
 
 inline constexpr uint64_t kDefaultChunk = 1 << 20;
+// compress: the segment (chunk) size of a format 2 archive when --chunk-size is not given.
+// Segments are coded independently, so large ones keep the most context; 16 MiB lets two
+// threads share inputs from 32 MiB on.
+inline constexpr uint64_t kDefaultSegment = 1 << 24;
+
+// A compression level: which methods compress tries, and how (codec/archive.h).
+struct Level {
+  int level;
+  bool byte_model;      // try the model and hybrid methods
+  bool cm;              // try the context mixer (cm and hybrid)
+  uint32_t lanes;       // lanes of a segment (the byte model's batch)
+  int cm_context_bits;  // the context mixer's hashed tables, 2^bits counters of 4 bytes
+  int zstd_level;       // 0: none
+  const char* help;     // what it does and how fast it is (measured: bench/results/hybrid-s4.md)
+};
+inline constexpr int kMinLevel = 0, kMaxLevel = 3;
+inline constexpr int kDefaultLevel = 2;       // no --model given
+inline constexpr int kDefaultModelLevel = 3;  // --model given: the model is wanted
+const Level& level(int number);
 
 struct Options {
   std::vector<std::string> inputs;  // empty or "-": standard input
@@ -29,9 +48,11 @@ struct Options {
   // compress
   bool verify = false;
   uint64_t chunk_size = 0;  // 0: the model's preferred chunk, else kDefaultChunk
-  int zstd_level = 19;
-  std::string model;  // empty: the default model
+  int zstd_level = -1;      // -1: the level's
+  std::string model;        // empty: the default model
   bool no_model = false;
+  int level = -1;      // --level; -1: kDefaultLevel, or kDefaultModelLevel with --model
+  uint32_t lanes = 0;  // --lanes; 0: the level's
   // compress, score: how io/ reads the input
   std::string as;        // --as raw|text|image|audio; empty: detect from the content
   bool pixels = false;   // --pixels: code decoded pixels of PNG, JPEG, ...

@@ -125,16 +125,30 @@ int main(int argc, char** argv) {
   add_output(compress, o);
   compress->add_flag("--verify", o.verify, "Decode every chunk again after coding it and compare");
   compress->add_option("--chunk-size", chunk_size,
-                       "Chunk size, a power of two from 1K to 64M (default 1M, or the context "
-                       "of a neural model)");
+                       "Segment size, a power of two from 1K to 64M (default 16M); segments are "
+                       "coded independently, and decoded in parallel");
+  std::string level_help = "Speed against ratio (default " +
+                           std::to_string(mbz::cli::kDefaultLevel) + ", or " +
+                           std::to_string(mbz::cli::kDefaultModelLevel) + " with --model):";
+  for (int l = mbz::cli::kMinLevel; l <= mbz::cli::kMaxLevel; ++l)
+    level_help += "\n  " + std::to_string(l) + ": " + mbz::cli::level(l).help;
+  compress->add_option("--level", o.level, level_help)
+      ->check(CLI::Range(mbz::cli::kMinLevel, mbz::cli::kMaxLevel));
+  compress
+      ->add_option("--lanes", o.lanes,
+                   "Lanes a segment is cut into, 1 to 4096 (default: the level's): the byte "
+                   "model's batch, so more run faster on a GPU (256 there) at some cost in ratio")
+      ->check(CLI::Range(1, 4096));
   compress->add_option("--model", o.model,
                        "Built-in model by name, or an exact model file from mbz quantize "
                        "(default: the bundled default)");
   compress
       ->add_option("--zstd-level", o.zstd_level,
-                   "zstd level tried on every chunk (0: don't try zstd)")
+                   "zstd level tried on every segment (0: don't try zstd; default: the level's)")
       ->check(CLI::Range(0, 22));
-  compress->add_flag("--no-model", o.no_model, "Don't try the model (zstd and stored only)");
+  compress->add_flag("--no-model", o.no_model,
+                     "Don't use the byte model, whatever the level (context mixing, zstd and "
+                     "stored only)");
   add_reading(compress, o);
 
   auto* decompress =
@@ -147,8 +161,9 @@ int main(int argc, char** argv) {
                     "default cpu); never changes the bytes")
         ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
     cmd->add_option("--batch", o.batch,
-                    "Chunks a model decodes together in one step (default: the model's choice, "
-                    "8 on the CPU, 256 on CUDA); never changes the bytes")
+                    "Chunks a model decodes together in one step in archives of format 1 "
+                    "(default: the model's choice, 8 on the CPU, 256 on CUDA; format 2 uses "
+                    "its lanes); never changes the bytes")
         ->check(CLI::Range(1, 65536));
   }
   decompress->add_option("--model", o.model,

@@ -9,6 +9,7 @@
 #include "codec/chunk_coder.h"
 #include "codec/error.h"
 #include "codec/parallel.h"
+#include "codec/segment_coder.h"
 
 namespace mbz {
 namespace {
@@ -39,13 +40,13 @@ std::string chunk_where(uint64_t index, uint64_t offset) {
 // Per-thread model instances, made on first use and reused for every later group.
 struct ArchiveWriter::Workers {
   const ModelFactory& factory;
-  size_t batch;
+  uint32_t lanes;
   uint8_t modality;
   std::vector<std::unique_ptr<BatchByteModel>> models;
 
   BatchByteModel& model(unsigned t) {
     if (!models[t]) {
-      models[t] = factory.create(batch);
+      models[t] = factory.create(lanes);
       models[t]->set_modality(modality);
     }
     return *models[t];
@@ -59,13 +60,11 @@ ArchiveWriter::ArchiveWriter(Writer& out, const Header& header, const ModelFacto
     throw Error(ErrorCode::kUsageBadArgument, "header names model " + header.model.name +
                                                   " but the coder was given " +
                                                   model.identity().name);
+  header_.version = kFormatVersion;
   options_.threads = std::max(1u, options_.threads);
-  workers_ =
-      std::make_unique<Workers>(
-          Workers{model, std::max<size_t>(1, options_.batch ? options_.batch : model.preferred_batch()),
-                  header.modality, {}});
-  workers_->models.resize(options_.threads);
   const std::vector<uint8_t> bytes = serialize_header(header_);
+  workers_ = std::make_unique<Workers>(Workers{model, header_.lanes, header_.modality, {}});
+  workers_->models.resize(options_.threads);
   out_.write(bytes);
   archive_bytes_ = bytes.size();
 }
@@ -73,13 +72,53 @@ ArchiveWriter::ArchiveWriter(Writer& out, const Header& header, const ModelFacto
 ArchiveWriter::~ArchiveWriter() = default;
 
 void ArchiveWriter::write(std::span<const uint8_t> bytes) {
-  const size_t group = size_t{header_.chunk_size()} * options_.threads * workers_->batch;
+  const size_t group = size_t{header_.chunk_size()} * options_.threads;
   while (!bytes.empty()) {
     const size_t take = std::min(bytes.size(), group - pending_.size());
     pending_.insert(pending_.end(), bytes.begin(), bytes.begin() + take);
     bytes = bytes.subspan(take);
     if (pending_.size() == group) flush_group(false);
   }
+}
+
+// One segment: zstd, then one pass of the methods that predict (segment_coder.h); the
+// smallest wins, ties going to the lower method number (the simpler method).
+void ArchiveWriter::code_segment(unsigned thread, std::span<const uint8_t> raw, uint64_t index,
+                                 ChunkMethod& method, std::vector<uint8_t>& payload) {
+  method = ChunkMethod::kStored;
+  size_t best = raw.size();
+  if (options_.zstd_level > 0) {
+    std::vector<uint8_t> z = zstd_compress(raw, options_.zstd_level);
+    if (z.size() < best) {
+      best = z.size();
+      payload = std::move(z);
+      method = ChunkMethod::kZstd;
+    }
+  }
+  const SegmentSetup setup = segment_setup(header_);
+  const SegmentMethods methods{options_.try_model, options_.try_cm, options_.try_hybrid};
+  BatchByteModel* model = methods.model || methods.hybrid ? &workers_->model(thread) : nullptr;
+  if (methods.model || methods.cm || methods.hybrid) {
+    SegmentPayloads coded = encode_segment(raw, setup, model, methods, best);
+    for (int m = 0; m < kMethodCount; ++m)
+      if (coded.coded[m] && coded.payload[m].size() < best) {
+        best = coded.payload[m].size();
+        payload = std::move(coded.payload[m]);
+        method = static_cast<ChunkMethod>(m);
+      }
+  }
+  if (!options_.verify || method == ChunkMethod::kStored) return;
+  std::vector<uint8_t> back(raw.size());
+  if (method == ChunkMethod::kZstd) {
+    const size_t n = ZSTD_decompress(back.data(), back.size(), payload.data(), payload.size());
+    if (ZSTD_isError(n) || n != back.size()) back.clear();
+  } else {
+    decode_segment(method, payload, back, setup, model);
+  }
+  if (!std::ranges::equal(back, raw))
+    throw Error(ErrorCode::kCorruptChunk, std::string("verify failed: ") + method_name(method) +
+                                              " " + chunk_where(index, 0) +
+                                              " decodes to different bytes");
 }
 
 void ArchiveWriter::flush_group(bool final) {
@@ -92,66 +131,12 @@ void ArchiveWriter::flush_group(bool final) {
         k * chunk, std::min(chunk, pending_.size() - k * chunk));
   std::vector<ChunkMethod> method(n_chunks, ChunkMethod::kStored);
   std::vector<std::vector<uint8_t>> payload(n_chunks);
-
-  const size_t batch = workers_->batch;
-  const size_t n_batches = (n_chunks + batch - 1) / batch;
-  parallel_for(options_.threads, n_batches, [&](unsigned t, size_t b) {
-    const size_t first = b * batch, count = std::min(batch, n_chunks - first);
-    std::vector<size_t> best(count);
-    for (size_t j = 0; j < count; ++j) {
-      const size_t k = first + j;
-      best[j] = raw[k].size();
-      if (options_.zstd_level > 0) {
-        std::vector<uint8_t> z = zstd_compress(raw[k], options_.zstd_level);
-        if (z.size() < best[j]) {
-          best[j] = z.size();
-          payload[k] = std::move(z);
-          method[k] = ChunkMethod::kZstd;
-        }
-      }
-    }
-    if (options_.use_model) {
-      std::vector<std::vector<uint8_t>> coded;
-      BatchByteModel& model = workers_->model(t);
-      model_encode(model, {raw.data() + first, count}, best, coded);
-      for (size_t j = 0; j < count; ++j)
-        if (!coded[j].empty()) {
-          payload[first + j] = std::move(coded[j]);
-          method[first + j] = ChunkMethod::kModel;
-        }
-      if (options_.verify) {
-        std::vector<std::span<const uint8_t>> in;
-        std::vector<std::vector<uint8_t>> back;
-        for (size_t j = 0; j < count; ++j)
-          if (method[first + j] == ChunkMethod::kModel) {
-            in.push_back(payload[first + j]);
-            back.emplace_back(raw[first + j].size());
-          }
-        std::vector<std::span<uint8_t>> outs(back.begin(), back.end());
-        model_decode(model, in, outs);
-        for (size_t j = 0, m = 0; j < count; ++j)
-          if (method[first + j] == ChunkMethod::kModel &&
-              !std::ranges::equal(back[m++], raw[first + j]))
-            throw Error(ErrorCode::kCorruptChunk,
-                        "verify failed: " + chunk_where(chunk_index_ + first + j, 0) +
-                            " decodes to different bytes");
-      }
-    }
-    if (options_.verify)
-      for (size_t j = 0; j < count; ++j)
-        if (method[first + j] == ChunkMethod::kZstd) {
-          std::vector<uint8_t> back(raw[first + j].size());
-          const size_t n = ZSTD_decompress(back.data(), back.size(), payload[first + j].data(),
-                                           payload[first + j].size());
-          if (ZSTD_isError(n) || n != back.size() ||
-              back != std::vector<uint8_t>(raw[first + j].begin(), raw[first + j].end()))
-            throw Error(ErrorCode::kCorruptChunk, "verify failed: zstd chunk does not round-trip");
-        }
+  parallel_for(options_.threads, n_chunks, [&](unsigned t, size_t k) {
+    code_segment(t, raw[k], chunk_index_ + k, method[k], payload[k]);
   });
 
   std::vector<uint8_t> bytes;
   for (size_t k = 0; k < n_chunks; ++k) {
-    const auto m = static_cast<size_t>(method[k]);
     const std::span<const uint8_t> body = method[k] == ChunkMethod::kStored ? raw[k] : payload[k];
     bytes.clear();
     serialize_chunk_header(
@@ -164,9 +149,7 @@ void ArchiveWriter::flush_group(bool final) {
     ++chunk_index_;
     stream_bytes_ += raw[k].size();
     archive_bytes_ += bytes.size() + body.size();
-    ++stats_.chunks[m];
-    stats_.raw_bytes[m] += raw[k].size();
-    stats_.payload_bytes[m] += body.size();
+    stats_.add(method[k], raw[k].size(), body.size());
   }
   pending_.erase(pending_.begin(), pending_.begin() + std::min(pending_.size(), n_chunks * chunk));
   if (options_.progress) options_.progress(stream_bytes_, archive_bytes_);
@@ -193,10 +176,23 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
                                                model->identity().name + " (id " +
                                                model->identity().id_hex() + ")");
   options.threads = std::max(1u, options.threads);
+  // Version 1 decodes a batch of model chunks in lockstep on each thread; version 2 one
+  // segment, whose lanes are the model's batch.
+  const bool segments = header_.version >= 2;
   const size_t batch =
-      model ? std::max<size_t>(1, options.batch ? options.batch : model->preferred_batch()) : 1;
+      model && !segments
+          ? std::max<size_t>(1, options.batch ? options.batch : model->preferred_batch())
+          : 1;
   const size_t group = options.threads * batch;
   std::vector<std::unique_ptr<BatchByteModel>> models(options.threads);
+  auto model_of = [&](unsigned t) -> BatchByteModel& {
+    if (!models[t]) {
+      models[t] = model->create(segments ? header_.lanes : batch);
+      models[t]->set_modality(header_.modality);
+    }
+    return *models[t];
+  };
+  const SegmentSetup setup = segment_setup(header_);
 
   StreamHash hash;
   uint64_t index = 0, stream_bytes = 0;
@@ -221,7 +217,8 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
                       chunk_where(index + info.size(), at) +
                           ": follows a chunk shorter than the chunk size");
         short_seen = chunk->raw_size < header_.chunk_size();
-        if (chunk->method == ChunkMethod::kModel && !model)
+        if ((chunk->method == ChunkMethod::kModel || chunk->method == ChunkMethod::kHybrid) &&
+            !model)
           throw Error(ErrorCode::kModelUnknown, chunk_where(index + info.size(), at) +
                                                     ": coded with model " + header_.model.name +
                                                     ", which is not available");
@@ -263,18 +260,29 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
             break;
           }
           case ChunkMethod::kModel:
-            model_in.push_back(payload[k]);
-            model_out.push_back(raw[k]);
+            if (!segments) {
+              model_in.push_back(payload[k]);
+              model_out.push_back(raw[k]);
+              break;
+            }
+            [[fallthrough]];
+          case ChunkMethod::kCm:
+          case ChunkMethod::kHybrid: {
+            const ChunkMethod method = info[k].header.method;
+            try {
+              decode_segment(method, payload[k], raw[k], setup,
+                             method == ChunkMethod::kCm ? nullptr : &model_of(t));
+            } catch (const Error& e) {
+              if (e.band() != ErrorBand::kCorrupt) throw;
+              throw Error(e.code(), chunk_where(index + k, info[k].offset) + ": " +
+                                        method_name(method) + " payload is damaged (" + e.what() +
+                                        ")");
+            }
             break;
+          }
         }
       }
-      if (!model_in.empty()) {
-        if (!models[t]) {
-          models[t] = model->create(batch);
-          models[t]->set_modality(header_.modality);
-        }
-        model_decode(*models[t], model_in, model_out);
-      }
+      if (!model_in.empty()) model_decode(model_of(t), model_in, model_out);
       for (size_t k = first; k < first + count; ++k) {
         const uint32_t computed = chunk_checksum(raw[k], index + k);
         if (computed != info[k].header.checksum)

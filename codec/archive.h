@@ -1,7 +1,9 @@
-// The container: cuts a stream into chunks, codes each with every method and keeps the
-// smallest, and reads them back, checking everything FORMAT.md promises. Chunks are
-// independent, so groups of them are coded across threads, and each thread's model
-// instance advances a batch of chunks in lockstep (one predict/update round per byte).
+// The container: cuts a stream into chunks (segments), codes each with every method and
+// keeps the smallest, and reads them back, checking everything FORMAT.md promises. Chunks
+// are independent, so groups of them are coded across threads. The writer writes format
+// version 2, where a chunk is a segment cut into lanes that one model instance advances
+// in lockstep (codec/segment_coder.h); the reader also reads version 1, where a thread's
+// model instance advances a batch of whole chunks in lockstep.
 #pragma once
 
 #include <cstdint>
@@ -19,24 +21,36 @@ namespace mbz {
 // Called after each group of chunks with the stream bytes and archive bytes so far.
 using ProgressFn = std::function<void(uint64_t stream_bytes, uint64_t archive_bytes)>;
 
+// What the writer tries on each chunk. The lanes and the context mixer's table sizes are
+// the header's (Header::lanes, cm_*): they change the bytes, so the archive records them.
 struct EncodeOptions {
-  unsigned threads = 1;   // changes speed, never bytes
-  size_t batch = 0;       // chunks a model instance codes in lockstep; 0: the model's preferred
-  int zstd_level = 19;    // 0 leaves zstd out
-  bool use_model = true;  // false leaves the model out
-  bool verify = false;    // decode every chunk again after coding it and compare
+  unsigned threads = 1;  // changes speed, never bytes
+  int zstd_level = 19;   // 0 leaves zstd out
+  // The methods that predict (codec/segment_coder.h); stored is always possible.
+  bool try_model = true;   // the byte model alone
+  bool try_cm = true;      // the context mixer alone
+  bool try_hybrid = true;  // both
+  bool verify = false;     // decode every chunk again after coding it and compare
   ProgressFn progress;
 };
 
 struct MethodStats {
-  uint64_t chunks[3] = {0, 0, 0};  // by ChunkMethod
-  uint64_t raw_bytes[3] = {0, 0, 0};
-  uint64_t payload_bytes[3] = {0, 0, 0};
+  uint64_t chunks[kMethodCount] = {};  // by ChunkMethod
+  uint64_t raw_bytes[kMethodCount] = {};
+  uint64_t payload_bytes[kMethodCount] = {};
+
+  void add(ChunkMethod method, uint64_t raw, uint64_t payload) {
+    const auto m = static_cast<size_t>(method);
+    ++chunks[m];
+    raw_bytes[m] += raw;
+    payload_bytes[m] += payload;
+  }
 };
 
 class ArchiveWriter {
  public:
-  // Writes the header at once. `model` must match header.model and outlive the writer.
+  // Writes the header at once (always format version 2, whatever header.version says).
+  // `model` must match header.model and outlive the writer.
   ArchiveWriter(Writer& out, const Header& header, const ModelFactory& model,
                 EncodeOptions options);
   ~ArchiveWriter();
@@ -51,6 +65,8 @@ class ArchiveWriter {
 
  private:
   void flush_group(bool final);
+  void code_segment(unsigned thread, std::span<const uint8_t> raw, uint64_t index,
+                    ChunkMethod& method, std::vector<uint8_t>& payload);
   struct Workers;
 
   Writer& out_;
@@ -65,7 +81,8 @@ class ArchiveWriter {
 
 struct DecodeOptions {
   unsigned threads = 1;  // changes speed, never bytes
-  size_t batch = 0;      // as EncodeOptions::batch: speed only
+  size_t batch = 0;      // version 1: chunks a model instance decodes in lockstep; 0: the
+                         // model's preferred (speed only; version 2's lanes are its batch)
   ProgressFn progress;
 };
 

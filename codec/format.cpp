@@ -37,6 +37,10 @@ const char* method_name(ChunkMethod method) {
       return "zstd";
     case ChunkMethod::kModel:
       return "model";
+    case ChunkMethod::kCm:
+      return "cm";
+    case ChunkMethod::kHybrid:
+      return "hybrid";
   }
   return "unknown";
 }
@@ -46,7 +50,39 @@ const char* modality_name(uint8_t modality) {
   return modality <= kMaxModality ? kNames[modality] : "unknown";
 }
 
+namespace {
+
+// The fixed part of a header of `version`: all but the parameters and the model name.
+size_t fixed_header_size(uint8_t version) {
+  return version == 1 ? 41 : 46;
+}
+
+void check_segment_fields(uint32_t lanes, int revision, int context_bits, int match_bits,
+                          ErrorCode code, size_t at) {
+  auto fail = [&](const std::string& what) {
+    format_error(
+        code, what + (code == ErrorCode::kUsageBadArgument ? std::string()
+                                                           : " at offset " + std::to_string(at)));
+  };
+  if (lanes < 1 || lanes > kMaxLanes)
+    fail("lane count must be 1 to " + std::to_string(kMaxLanes) + ", found " +
+         std::to_string(lanes));
+  if (revision != kCmRevision)
+    fail("context mixer revision " + std::to_string(revision) + " is unknown (this mbz has " +
+         std::to_string(kCmRevision) + ")");
+  if (context_bits < kMinCmContextBits || context_bits > kMaxCmContextBits ||
+      match_bits < kMinCmMatchBits || match_bits > kMaxCmMatchBits)
+    fail("context mixer table sizes " + std::to_string(context_bits) + "/" +
+         std::to_string(match_bits) + " bits outside " + std::to_string(kMinCmContextBits) + ".." +
+         std::to_string(kMaxCmContextBits) + "/" + std::to_string(kMinCmMatchBits) + ".." +
+         std::to_string(kMaxCmMatchBits));
+}
+
+}  // namespace
+
 std::vector<uint8_t> serialize_header(const Header& h) {
+  check_segment_fields(h.lanes, h.cm_revision, h.cm_context_bits, h.cm_match_bits,
+                       ErrorCode::kUsageBadArgument, 0);
   if (h.model.name.empty() || h.model.name.size() > kMaxModelName)
     format_error(ErrorCode::kUsageBadArgument, "model name must be 1 to 64 bytes");
   if (h.params.size() > kMaxHeaderParams)
@@ -57,7 +93,7 @@ std::vector<uint8_t> serialize_header(const Header& h) {
   std::vector<uint8_t> out(kMagic.begin(), kMagic.end());
   out.push_back(kFormatVersion);
   out.push_back(0);  // flags
-  store_le(out, h.size(), 2);
+  store_le(out, fixed_header_size(kFormatVersion) + h.params.size() + h.model.name.size(), 2);
   store_le(out, h.original_size, 8);
   out.push_back(static_cast<uint8_t>(h.chunk_log));
   out.push_back(h.modality);
@@ -66,6 +102,10 @@ std::vector<uint8_t> serialize_header(const Header& h) {
   out.push_back(static_cast<uint8_t>(h.model.name.size()));
   out.insert(out.end(), h.model.name.begin(), h.model.name.end());
   out.insert(out.end(), h.model.id.begin(), h.model.id.end());
+  store_le(out, h.lanes, 2);
+  out.push_back(h.cm_revision);
+  out.push_back(h.cm_context_bits);
+  out.push_back(h.cm_match_bits);
   store_le(out, static_cast<uint32_t>(xxh64(out)), 4);
   return out;
 }
@@ -84,22 +124,26 @@ Header read_header(Reader& in) {
                      (got ? found : std::string("no data")));
   }
   read_exact(in, {fixed + 4, 1}, "header (version)");
-  if (fixed[4] != kFormatVersion)
-    format_error(
-        ErrorCode::kFormatVersion,
-        "unsupported format version " + std::to_string(fixed[4]) +
-            " at offset 4: this mbz reads version " + std::to_string(kFormatVersion) +
-            (fixed[4] > kFormatVersion ? " (the archive was written by a newer mbz)" : ""));
+  const uint8_t version = fixed[4];
+  if (version < kOldestFormatVersion || version > kFormatVersion)
+    format_error(ErrorCode::kFormatVersion,
+                 "unsupported format version " + std::to_string(version) +
+                     " at offset 4: this mbz reads versions " +
+                     std::to_string(kOldestFormatVersion) + " to " +
+                     std::to_string(kFormatVersion) +
+                     (version > kFormatVersion ? " (the archive was written by a newer mbz)" : ""));
   read_exact(in, {fixed + 5, 15}, "header");
   const size_t header_size = load_le(fixed + 6, 2);
   const size_t params_size = load_le(fixed + 18, 2);
-  // 41 + P + N with 1 <= N <= 64: anything else cannot be a v1 header.
-  if (header_size < 42 + params_size || header_size > 41 + params_size + kMaxModelName)
+  // F + P + N with 1 <= N <= 64: anything else cannot be a header of this version.
+  const size_t fixed_size = fixed_header_size(version);
+  if (header_size < fixed_size + 1 + params_size ||
+      header_size > fixed_size + params_size + kMaxModelName)
     format_error(ErrorCode::kFormatField,
                  "header size " + std::to_string(header_size) + " at offset 6 is impossible with " +
                      std::to_string(params_size) + " bytes of parameters (expected " +
-                     std::to_string(42 + params_size) + " to " +
-                     std::to_string(41 + params_size + kMaxModelName) + ")");
+                     std::to_string(fixed_size + 1 + params_size) + " to " +
+                     std::to_string(fixed_size + params_size + kMaxModelName) + ")");
   std::vector<uint8_t> bytes(fixed, fixed + 20);
   bytes.resize(header_size);
   read_exact(in, {bytes.data() + 20, header_size - 20}, "header");
@@ -114,6 +158,7 @@ Header read_header(Reader& in) {
                                                      hex8(bytes[5]) + " (written by a newer mbz?)");
 
   Header h;
+  h.version = version;
   h.original_size = load_le(bytes.data() + 8, 8);
   h.chunk_log = bytes[16];
   if (h.chunk_log < kMinChunkLog || h.chunk_log > kMaxChunkLog)
@@ -125,7 +170,7 @@ Header read_header(Reader& in) {
                                               " at offset 17 (expected 0 to 3)");
   h.params.assign(bytes.begin() + 20, bytes.begin() + 20 + params_size);
   const size_t name_size = bytes[20 + params_size];
-  if (name_size == 0 || header_size != 41 + params_size + name_size)
+  if (name_size == 0 || header_size != fixed_size + params_size + name_size)
     format_error(ErrorCode::kFormatField, "model name size " + std::to_string(name_size) +
                                               " at offset " + std::to_string(20 + params_size) +
                                               " disagrees with header size " +
@@ -138,6 +183,16 @@ Header read_header(Reader& in) {
           "model name at offset " + std::to_string(21 + params_size) + " is not printable ASCII");
   h.model.name.assign(name, name + name_size);
   std::memcpy(h.model.id.data(), name + name_size, 16);
+  if (version >= 2) {
+    const uint8_t* segment = name + name_size + 16;
+    const size_t at = static_cast<size_t>(segment - bytes.data());
+    h.lanes = static_cast<uint32_t>(load_le(segment, 2));
+    h.cm_revision = segment[2];
+    h.cm_context_bits = segment[3];
+    h.cm_match_bits = segment[4];
+    check_segment_fields(h.lanes, h.cm_revision, h.cm_context_bits, h.cm_match_bits,
+                         ErrorCode::kFormatField, at);
+  }
   return h;
 }
 
@@ -159,9 +214,13 @@ std::optional<ChunkHeader> read_chunk_header(Reader& in, const Header& header, u
   uint8_t b[kChunkHeaderSize];
   read_exact(in, {b, 1}, "chunk header or end marker");
   if (b[0] == kEndMarker) return std::nullopt;
-  if (b[0] > static_cast<uint8_t>(ChunkMethod::kModel))
-    format_error(ErrorCode::kCorruptChunk, where + ": unknown method " + hex8(b[0]) +
-                                               " (expected 0 stored, 1 zstd, 2 model or ff end)");
+  const auto last = header.version == 1 ? ChunkMethod::kModel : ChunkMethod::kHybrid;
+  if (b[0] > static_cast<uint8_t>(last))
+    format_error(ErrorCode::kCorruptChunk,
+                 where + ": unknown method " + hex8(b[0]) +
+                     (header.version == 1
+                          ? " (expected 0 stored, 1 zstd, 2 model or ff end)"
+                          : " (expected 0 stored, 1 zstd, 2 model, 3 cm, 4 hybrid or ff end)"));
   read_exact(in, {b + 1, kChunkHeaderSize - 1}, "chunk header");
   ChunkHeader c{static_cast<ChunkMethod>(b[0]), static_cast<uint32_t>(load_le(b + 1, 4)),
                 static_cast<uint32_t>(load_le(b + 5, 4)), static_cast<uint32_t>(load_le(b + 9, 4))};

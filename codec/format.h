@@ -14,7 +14,8 @@
 namespace mbz {
 
 inline constexpr std::array<uint8_t, 4> kMagic = {0x89, 'M', 'B', 'Z'};
-inline constexpr uint8_t kFormatVersion = 1;
+inline constexpr uint8_t kFormatVersion = 2;        // what the writer writes
+inline constexpr uint8_t kOldestFormatVersion = 1;  // the oldest a reader reads
 inline constexpr uint64_t kUnknownSize = ~uint64_t{0};
 inline constexpr int kMinChunkLog = 10, kMaxChunkLog = 26, kDefaultChunkLog = 20;
 inline constexpr size_t kMaxModelName = 64;
@@ -25,21 +26,37 @@ inline constexpr size_t kChunkHeaderSize = 13;
 inline constexpr uint8_t kEndMarker = 0xFF;
 inline constexpr size_t kTrailerSize = 24;
 
-enum class ChunkMethod : uint8_t { kStored = 0, kZstd = 1, kModel = 2 };
+// Version 2's segment coding (FORMAT.md, "Lanes"): at most this many lanes, the context
+// mixer's revision and the bounds on its table sizes that a header may ask for.
+inline constexpr uint32_t kMaxLanes = 4096;
+inline constexpr uint8_t kCmRevision = 1;
+inline constexpr int kMinCmContextBits = 8, kMaxCmContextBits = 28;
+inline constexpr int kMinCmMatchBits = 4, kMaxCmMatchBits = 28;
+
+// Methods 3 and 4 exist from version 2 on.
+enum class ChunkMethod : uint8_t { kStored = 0, kZstd = 1, kModel = 2, kCm = 3, kHybrid = 4 };
+inline constexpr int kMethodCount = 5;
 const char* method_name(ChunkMethod method);
 // The modality byte's meaning: "raw", "text", "image" or "audio".
 const char* modality_name(uint8_t modality);
 
 struct Header {
-  uint8_t version = kFormatVersion;
+  uint8_t version = kFormatVersion;       // as read; the writer always writes kFormatVersion
   uint64_t original_size = kUnknownSize;  // of the restored file; kUnknownSize from a pipe
   int chunk_log = kDefaultChunkLog;
   uint8_t modality = 0;         // io::Modality; 0 = raw
   std::vector<uint8_t> params;  // transform parameters (io/TRANSFORMS.md)
   ModelIdentity model;
+  // Version 2: how chunks (segments) are cut into lanes, and the context mixer's revision
+  // and maximum table sizes (codec/cm/predictor.h: Config). A version 1 archive reads as
+  // one lane, which is what its model chunks are.
+  uint32_t lanes = 1;
+  uint8_t cm_revision = kCmRevision;
+  uint8_t cm_context_bits = 24;
+  uint8_t cm_match_bits = 22;
 
   uint32_t chunk_size() const { return uint32_t{1} << chunk_log; }
-  size_t size() const { return 41 + params.size() + model.name.size(); }
+  size_t size() const { return (version == 1 ? 41 : 46) + params.size() + model.name.size(); }
 };
 
 // The header's bytes, checksum included. Throws kUsageBadArgument for a header that

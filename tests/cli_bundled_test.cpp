@@ -47,8 +47,9 @@ TEST_F(CliTest, BundledModelCodesTextImageAndAudioExactly) {
 TEST_F(CliTest, BundledModelFileIsTheSameModelAndOthersAreRefused) {
   const std::string text = text_bytes(3000, 6);
   put("a.txt", text);
-  ASSERT_EQ(mbz("compress -q -o default.mbz a.txt").code(), 0);
-  ASSERT_EQ(mbz("compress -q -o byfile.mbz --model " + quote(kBundledFile.string()) + " a.txt").code(), 0);
+  // Level 3 for both: without --level, --model would choose it and the default would not.
+  ASSERT_EQ(mbz("compress -q --level 3 -o default.mbz a.txt").code(), 0);
+  ASSERT_EQ(mbz("compress -q --level 3 -o byfile.mbz --model " + quote(kBundledFile.string()) + " a.txt").code(), 0);
   EXPECT_EQ(get("default.mbz"), get("byfile.mbz"));
 
   // A damaged copy of the model file: refused as a model error, never wrong output.
@@ -67,11 +68,13 @@ TEST_F(CliTest, BundledModelFileIsTheSameModelAndOthersAreRefused) {
 }
 
 TEST_F(CliTest, BatchThreadsAndDeviceChangeSpeedNeverBytes) {
-  const std::string text = text_bytes(30000, 7);  // four chunks of the model's 8 KiB
+  // Level 3 and two segments of 16 KiB: the model runs 4 lanes of each in a batch.
+  const std::string text = text_bytes(30000, 7);
   put("t", text);
-  ASSERT_EQ(mbz("compress -q --zstd-level 0 -o ref.mbz t").code(), 0);
+  const std::string compress = "compress -q -f --level 3 --lanes 4 --chunk-size 16K --zstd-level 0 ";
+  ASSERT_EQ(mbz(compress + "-o ref.mbz t").code(), 0);
   for (const char* flags : {"--batch 1 -T 1", "--batch 3 -T 2", "--batch 64 -T 1", "--device auto"}) {
-    const Result c = mbz(std::string("compress -q -f --zstd-level 0 -o again.mbz ") + flags + " t");
+    const Result c = mbz(compress + "-o again.mbz " + flags + " t");
     ASSERT_EQ(c.code(), 0) << flags << ": " << c;
     EXPECT_EQ(get("again.mbz"), get("ref.mbz")) << flags;
     const Result d = mbz(std::string("decompress -q -f -o back ") + flags + " ref.mbz");

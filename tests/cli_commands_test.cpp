@@ -270,7 +270,8 @@ TEST_F(CliTest, ThreadsVerifyAndChunkSize) {
   const std::vector<std::string> lines = lines_of(two.err);
   ASSERT_GE(lines.size(), 2u) << two.err;
   EXPECT_EQ(lines[0].rfind(summary_prefix("f", data.size()), 0), 0u) << two.err;
-  const std::regex method_line(R"(  (stored|zstd|model) +(\d+) chunks, (\d+) => (\d+) bytes)");
+  const std::regex method_line(
+      R"(  (stored|zstd|model|cm|hybrid) +(\d+) chunks, (\d+) => (\d+) bytes)");
   uint64_t chunks = 0, raw = 0;
   std::set<std::string> methods;
   for (size_t i = 1; i < lines.size(); ++i) {
@@ -283,19 +284,61 @@ TEST_F(CliTest, ThreadsVerifyAndChunkSize) {
   }
   EXPECT_EQ(chunks, 12u);
   EXPECT_EQ(raw, data.size());
-  EXPECT_TRUE(methods.count("model")) << two.err;  // the skewed half suits the model
+  // The skewed half suits the byte model, alone or mixed with the context mixer.
+  EXPECT_TRUE(methods.count("model") || methods.count("hybrid")) << two.err;
 
   const Result def = mbz("compress -q -o d.mbz f");
   ASSERT_EQ(def.code(), 0) << def;
   const std::string a1 = get("a1.mbz"), d = get("d.mbz");
   ASSERT_GT(std::min(a1.size(), d.size()), 16u);
   EXPECT_EQ(a1[16], 10);  // chunk log in the header (FORMAT.md)
-  EXPECT_EQ(d[16], 13);  // the default model's context, 8 KiB
+  EXPECT_EQ(d[16], 24);  // the default segment, 16 MiB
 
   const Result back = mbz("decompress a2.mbz d.mbz");
   ASSERT_EQ(back.code(), 0) << back;
   EXPECT_EQ(get("a2"), data);
   EXPECT_EQ(get("d"), data);
+}
+
+TEST_F(CliTest, LevelsLanesAndInfoMethods) {
+  const std::string data = text_bytes(16384, 20) + random_bytes(8192, 21);  // 3 segments
+  put("f", data);
+  std::vector<size_t> sizes;
+  for (int level = 0; level <= 3; ++level) {
+    const std::string out = "l" + std::to_string(level) + ".mbz";
+    const Result c = mbz("compress -q --chunk-size 8K --model order2-v1 --level " +
+                         std::to_string(level) + " -o " + out + " f");
+    ASSERT_EQ(c.code(), 0) << c;
+    sizes.push_back(get(out).size());
+    const Result d = mbz("decompress -q -f -o back " + out);
+    ASSERT_EQ(d.code(), 0) << d;
+    EXPECT_EQ(get("back"), data) << level;
+  }
+  EXPECT_LT(sizes[2], sizes[0]);  // the context mixer beats zstd on text
+  // Level 3's lanes and methods, and --lanes, are recorded and shown.
+  const Result info = mbz("info l3.mbz");
+  EXPECT_NE(info.out.find("  lanes           1 (context mixer revision 1"), std::string::npos)
+      << info.out;
+  EXPECT_NE(info.out.find("    stored      1 chunks, 8192 => 8192 bytes"), std::string::npos)
+      << info.out;
+  EXPECT_TRUE(info.out.find("    hybrid ") != std::string::npos ||
+              info.out.find("    cm ") != std::string::npos)
+      << info.out;
+  ASSERT_EQ(mbz("compress -q -f --chunk-size 8K --model order2-v1 --lanes 5 -o k5.mbz f").code(), 0);
+  const Result json = mbz("info --json k5.mbz");
+  EXPECT_NE(json.out.find(R"("lanes":5,"cm":{"revision":1,"context_bits":24,"match_bits":22})"),
+            std::string::npos)
+      << json.out;
+  EXPECT_NE(json.out.find(R"("hybrid":{"chunks":)"), std::string::npos) << json.out;
+  ASSERT_EQ(mbz("decompress -q -f -o back k5.mbz").code(), 0);
+  EXPECT_EQ(get("back"), data);
+  // Help names every level; out-of-range values are usage errors.
+  const Result help = mbz("compress --help");
+  for (int level = 0; level <= 3; ++level)
+    EXPECT_NE(help.out.find(" " + std::to_string(level) + ": "), std::string::npos) << help.out;
+  EXPECT_EQ(mbz("compress -q --level 4 f").code(), 6);
+  EXPECT_EQ(mbz("compress -q --lanes 0 f").code(), 6);
+  EXPECT_EQ(mbz("compress -q --lanes 4097 f").code(), 6);
 }
 
 TEST_F(CliTest, UsageErrors) {
@@ -362,14 +405,17 @@ TEST_F(CliTest, InfoDescribesArchives) {
   EXPECT_EQ(text.err, "");
   const std::string& t = text.out;
   EXPECT_EQ(t.rfind("f.mbz\n", 0), 0u) << t;
-  EXPECT_NE(t.find("  format version  1\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("  format version  2\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("  lanes           1 (context mixer revision 1, tables 2^24 and 2^22)\n"),
+            std::string::npos)
+      << t;
   EXPECT_NE(t.find("  original size   2500\n"), std::string::npos) << t;
   EXPECT_NE(t.find("  chunk size      1024\n"), std::string::npos) << t;
   EXPECT_NE(t.find("  chunks          3\n"), std::string::npos) << t;
   EXPECT_NE(t.find("  model           order2-v1 (id "), std::string::npos) << t;
   EXPECT_NE(t.find("\np.mbz\n"), std::string::npos) << t;
   EXPECT_NE(t.find("  original size   not recorded (input from a pipe"), std::string::npos) << t;
-  EXPECT_NE(t.find("  chunk size      8192\n"), std::string::npos) << t;  // the default model's
+  EXPECT_NE(t.find("  chunk size      16777216\n"), std::string::npos) << t;  // the default
   EXPECT_NE(t.find(std::string("  model           ") + kDefaultModelName + " (id "), std::string::npos) << t;
 
   const Result json = mbz("info --json f.mbz p.mbz");
@@ -378,16 +424,16 @@ TEST_F(CliTest, InfoDescribesArchives) {
   EXPECT_EQ(j.front(), '[');
   EXPECT_EQ(j.substr(j.size() - 2), "]\n");
   EXPECT_EQ(std::count(j.begin(), j.end(), '{'), std::count(j.begin(), j.end(), '}'));
-  EXPECT_NE(j.find(R"({"file":"f.mbz","format_version":1,"original_size":2500,)"),
+  EXPECT_NE(j.find(R"({"file":"f.mbz","format_version":2,"original_size":2500,)"),
             std::string::npos)
       << j;
-  EXPECT_NE(j.find(R"({"file":"p.mbz","format_version":1,"original_size":null,)"),
+  EXPECT_NE(j.find(R"({"file":"p.mbz","format_version":2,"original_size":null,)"),
             std::string::npos)
       << j;
   EXPECT_NE(j.find(std::string(R"("model":{"name":")") + kModelName + "\""), std::string::npos);
   // f.mbz's three chunks: 1024, 1024 and 452 bytes, the first right after the header.
   const std::regex chunks(
-      R"re("chunks":\[\{"offset":50,"method":"\w+","raw_size":1024,"payload_size":\d+\},)re"
+      R"re("chunks":\[\{"offset":55,"method":"\w+","raw_size":1024,"payload_size":\d+\},)re"
       R"re(\{"offset":\d+,"method":"\w+","raw_size":1024,"payload_size":\d+\},)re"
       R"re(\{"offset":\d+,"method":"\w+","raw_size":452,"payload_size":\d+\}\])re");
   EXPECT_TRUE(std::regex_search(j, chunks)) << j;
@@ -442,13 +488,13 @@ TEST_F(CliTest, ScoreReportsFilesAndWalksDirectories) {
 
 TEST_F(CliTest, TruncatedArchiveIsCorruptAndLeavesNoOutput) {
   const std::string archive = make_archive(text_bytes(2500, 12), 10);
-  const size_t header = 50, payload0 = le32(archive, header + 5), n = archive.size();
+  const size_t header = 55, payload0 = le32(archive, header + 5), n = archive.size();
   ASSERT_EQ(archive.substr(0, 4), "\x89MBZ");
   ASSERT_GT(payload0, 8u);
   // name, cut, what the message must name
   const std::vector<std::tuple<std::string, size_t, std::string>> cuts = {
       {"in-header", 10, "bytes of header at offset 5, found 5"},
-      {"in-chunk-header", header + 5, "bytes of chunk header at offset 51, found 4"},
+      {"in-chunk-header", header + 5, "bytes of chunk header at offset 56, found 4"},
       {"in-payload", header + 13 + payload0 / 2,
        "bytes of chunk payload at offset " + std::to_string(header + 13) + ", found " +
            std::to_string(payload0 / 2)},
@@ -486,11 +532,11 @@ TEST_F(CliTest, TruncatedArchiveIsCorruptAndLeavesNoOutput) {
 TEST_F(CliTest, FlippedPayloadBitNamesTheChunk) {
   const std::string data = skewed_bytes(3000, 13);
   std::string archive = make_archive(data, 10);
-  archive[50 + 13 + 3] ^= 0x10;  // inside chunk 0's payload
+  archive[55 + 13 + 3] ^= 0x10;  // inside chunk 0's payload
   put("flipped.mbz", archive);
   const Result d = mbz("decompress flipped.mbz");
   EXPECT_EQ(d.code(), 3) << d;
-  EXPECT_NE(d.err.find("chunk 0 (offset 50)"), std::string::npos) << d.err;
+  EXPECT_NE(d.err.find("chunk 0 (offset 55)"), std::string::npos) << d.err;
   EXPECT_NE(d.err.find("flipped.mbz"), std::string::npos) << d.err;
   EXPECT_EQ(d.out, "");
   EXPECT_EQ(names(), (std::set<std::string>{"flipped.mbz"}));
@@ -550,13 +596,14 @@ TEST_F(CliTest, SigintRemovesPartialOutput) {
 }
 
 TEST_F(CliTest, TwentyMebibytesThroughPipes) {
-  // Mixed random and text megabytes, so that chunks are both stored and coded. The model
-  // is left out: at about a second per MiB it would make this the slowest test by far,
-  // and the model's own path is covered above; this one is about streaming at size.
+  // Mixed random and text megabytes, so that chunks are both stored and coded. Level 0
+  // (zstd alone): the byte model and the context mixer at about a second per MiB would
+  // make this the slowest test by far, and their paths are covered above; this one is
+  // about streaming at size.
   std::string data;
   for (uint32_t i = 0; data.size() < (20u << 20); ++i)
     data += i % 2 ? text_bytes(1 << 20, i) : random_bytes(1 << 20, i);
-  const Result c = mbz("compress --threads 2 --no-model --zstd-level 1", data);
+  const Result c = mbz("compress --threads 2 --level 0 --zstd-level 1", data);
   ASSERT_EQ(c.code(), 0) << c;
   EXPECT_EQ(c.err.rfind(summary_prefix("stdin", data.size()), 0), 0u) << c.err;
   EXPECT_LT(c.out.size(), data.size());
@@ -583,8 +630,8 @@ TEST_F(CliTest, EdgeContentsRoundTrip) {
   EXPECT_TRUE(fs::exists(at("empty")));
   EXPECT_EQ(get("one"), "\x7f");
   EXPECT_EQ(get("all"), all);
-  // 41 header bytes and the model's name, no chunk, end marker and trailer (FORMAT.md).
-  const size_t empty_size = 41 + std::strlen(kDefaultModelName) + 1 + 24;
+  // 46 header bytes and the model's name, no chunk, end marker and trailer (FORMAT.md).
+  const size_t empty_size = 46 + std::strlen(kDefaultModelName) + 1 + 24;
   EXPECT_EQ(get("empty.mbz").size(), empty_size);
 
   const Result piped = mbz("compress -");

@@ -28,8 +28,8 @@
 namespace mbz::cm {
 namespace {
 
-// 1 MiB of counters, 16 KiB of match positions, 64 KiB of history.
-const Config kSmall{18, 12, 16};
+// 1 MiB of counters, 16 KiB of match positions.
+const Config kSmall{18, 12};
 
 std::vector<uint8_t> bytes_of(const std::string& s) {
   return {s.begin(), s.end()};
@@ -68,10 +68,10 @@ void expect_round_trip(const std::vector<uint8_t>& data, const Cdf* tables = nul
 
 // Cost in bits of coding bits [from, data.size()) of `data` with a fresh predictor.
 double cost_bits(const std::vector<uint8_t>& data, size_t from, const Cdf* tables = nullptr) {
-  Predictor predictor(kSmall);
+  Predictor predictor(kSmall, Lanes(data.size(), 1));
   double bits = 0;
   for (size_t i = 0; i < data.size(); ++i) {
-    predictor.set_byte_table(tables ? &tables[i] : nullptr);
+    predictor.begin_byte(0, tables ? &tables[i] : nullptr);
     for (int k = 7; k >= 0; --k) {
       const int bit = (data[i] >> k) & 1;
       const int p = predictor.p();
@@ -224,9 +224,9 @@ TEST(CmBinaryCoder, RoundTripsAnyProbabilities) {
 }
 
 TEST(CmPredictor, RefusesConfigOutOfRange) {
-  for (const Config& bad : {Config{7, 12, 16}, Config{18, 3, 16}, Config{18, 12, 32}}) {
+  for (const Config& bad : {Config{7, 12}, Config{18, 3}, Config{35, 12}, Config{18, 31}}) {
     try {
-      Predictor predictor(bad);
+      Predictor predictor(bad, Lanes(10, 1));
       FAIL() << "accepted a bad config";
     } catch (const Error& e) {
       EXPECT_EQ(e.code(), ErrorCode::kUsageBadArgument);
@@ -278,7 +278,6 @@ TEST(CmRoundTrip, DefaultConfigSizesTablesToTheInput) {
   const Config small = config_for(data.size()), full;
   EXPECT_LT(small.context_bits, full.context_bits);
   EXPECT_LT(small.match_bits, full.match_bits);
-  EXPECT_LT(small.history_bits, full.history_bits);
   EXPECT_EQ(config_for(size_t{1} << 30), full);  // a large input gets the maximum
 }
 
@@ -291,6 +290,81 @@ TEST(CmRoundTrip, RefusesInvalidTables) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kUsageBadArgument);
   }
+}
+
+// --- lanes ------------------------------------------------------------------------------
+
+TEST(CmLanes, LayoutCoversTheSegmentOnce) {
+  for (uint64_t size : {0, 1, 5, 63, 64, 65, 1000}) {
+    for (uint32_t count : {1u, 2u, 3u, 4u, 7u, 64u, 100u}) {
+      const Lanes lanes(size, count);
+      std::vector<int> seen(size, 0);
+      uint64_t coded = 0;
+      for (uint64_t t = 0; t < lanes.rounds(); ++t) {
+        const uint32_t live = lanes.live(t);
+        ASSERT_GE(live, 1u);
+        ASSERT_LE(live, count);
+        for (uint32_t j = 0; j < count; ++j) {
+          // The live lanes are exactly those with a byte t: a prefix of the lanes.
+          ASSERT_EQ(j < live, t < lanes.size_of(j)) << size << " " << count;
+          if (j < live) ++seen[lanes.begin(j) + t], ++coded;
+        }
+      }
+      EXPECT_EQ(coded, size);
+      EXPECT_TRUE(std::ranges::all_of(seen, [](int n) { return n == 1; }));
+    }
+  }
+}
+
+TEST(CmLanes, RoundTripsAtLaneCountBoundaries) {
+  const auto text = test::text_bytes(5000, 30);
+  const auto tables = random_tables(text.size(), 31);
+  for (uint32_t lanes : {1u, 2u, 3u, 8u, 64u}) {
+    for (size_t size : {size_t{0}, size_t{1}, size_t{lanes - 1}, size_t{lanes}, size_t{lanes + 1},
+                        size_t{lanes * 7 + 3}, text.size()}) {
+      const std::vector<uint8_t> data(text.begin(), text.begin() + size);
+      for (const Cdf* t : {static_cast<const Cdf*>(nullptr), tables.data()}) {
+        const auto payload = encode(data, t, kSmall, lanes);
+        EXPECT_EQ(decode(payload, size, t, kSmall, lanes), data) << lanes << " lanes, " << size;
+      }
+    }
+  }
+}
+
+TEST(CmLanes, OneLaneCopiesWhatAnotherCoded) {
+  // Two lanes holding the same random block: the second lane's copy is predicted from the
+  // first lane's bytes one round behind, so it costs almost nothing.
+  const auto block = test::random_bytes(4000, 32);
+  std::vector<uint8_t> data = block;
+  data.insert(data.end(), block.begin(), block.end());
+  const Lanes lanes(data.size(), 2);
+  Predictor predictor(kSmall, lanes);
+  double bits[2] = {0, 0};
+  for (uint64_t t = 0; t < lanes.rounds(); ++t)
+    for (uint32_t j = 0; j < lanes.live(t); ++j) {
+      const uint8_t byte = data[lanes.begin(j) + t];
+      predictor.begin_byte(j, nullptr);
+      for (int k = 7; k >= 0; --k) {
+        const int bit = (byte >> k) & 1, p = predictor.p();
+        bits[j] -= std::log2((bit ? p : kProbOne - p) / double(kProbOne));
+        predictor.update(bit);
+      }
+    }
+  EXPECT_GT(bits[0] / block.size(), 7.9);
+  EXPECT_LT(bits[1] / block.size(), 0.15) << bits[1] / block.size() << " bits per byte";
+}
+
+TEST(CmLanes, RefusesAByteBeyondItsLane) {
+  Predictor predictor(kSmall, Lanes(3, 2));  // lanes of 2 and 1 bytes
+  predictor.begin_byte(1, nullptr);
+  for (int k = 0; k < 8; ++k) predictor.update(1);
+  try {
+    predictor.begin_byte(1, nullptr);
+    FAIL() << "lane 1 has one byte";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUsageBadArgument);
+  }
+  EXPECT_THROW(predictor.begin_byte(2, nullptr), Error);
 }
 
 // --- damaged payloads -------------------------------------------------------------------

@@ -4,7 +4,6 @@
 #include <bit>
 #include <string>
 
-#include "codec/cm/binary_coder.h"
 #include "codec/error.h"
 
 namespace mbz::cm {
@@ -24,6 +23,13 @@ void check_tables(const Cdf* tables, size_t size) {
                       " is invalid (it must rise from 0 to 2^16, every frequency >= 1)");
 }
 
+// Calls code(lane, offset) for every byte of the segment, round by round.
+template <class Code>
+void for_each_round(const Lanes& lanes, Code code) {
+  for (uint64_t t = 0; t < lanes.rounds(); ++t)
+    for (uint32_t j = 0, live = lanes.live(t); j < live; ++j) code(j, lanes.begin(j) + t);
+}
+
 }  // namespace
 
 Config config_for(size_t size, const Config& max) {
@@ -35,48 +41,46 @@ Config config_for(size_t size, const Config& max) {
   // (A `max` below the minimum stays as it is, for the Predictor to refuse.)
   config.context_bits = std::min(std::max(bits + 6, kMinContextBits), max.context_bits);
   config.match_bits = std::min(std::max(bits + 1, kMinMatchBits), max.match_bits);
-  config.history_bits = std::min(std::max(bits, kMinHistoryBits), max.history_bits);
   return config;
 }
 
-std::vector<uint8_t> encode(std::span<const uint8_t> data, const Cdf* tables, const Config& max) {
+Encoder::Encoder(const Lanes& lanes, const Config& max, std::vector<uint8_t>& out)
+    : predictor_(config_for(lanes.size(), max), lanes), coder_(out) {}
+
+Decoder::Decoder(std::span<const uint8_t> payload, const Lanes& lanes, const Config& max)
+    : coder_(payload), predictor_(config_for(lanes.size(), max), lanes), size_(lanes.size()) {}
+
+void Decoder::finish() const {
+  if (coder_.remaining() != 0)
+    throw Error(ErrorCode::kCorruptChunk,
+                "context-mixing payload has " + std::to_string(coder_.remaining()) +
+                    " bytes left over after " + std::to_string(size_) + " decoded bytes");
+}
+
+std::vector<uint8_t> encode(std::span<const uint8_t> data, const Cdf* tables, const Config& max,
+                            uint32_t lane_count) {
   check_tables(tables, data.size());
-  Predictor predictor(config_for(data.size(), max));
+  const Lanes lanes(data.size(), lane_count);
   std::vector<uint8_t> out;
   out.reserve(data.size() / 2 + 16);
-  BinaryEncoder encoder(out);
-  for (size_t i = 0; i < data.size(); ++i) {
-    predictor.set_byte_table(tables ? &tables[i] : nullptr);
-    for (int k = 7; k >= 0; --k) {
-      const int bit = (data[i] >> k) & 1;
-      encoder.encode(bit, predictor.p());
-      predictor.update(bit);
-    }
-  }
+  Encoder encoder(lanes, max, out);
+  for_each_round(lanes, [&](uint32_t lane, uint64_t i) {
+    encoder.code(lane, data[i], tables ? &tables[i] : nullptr);
+  });
   encoder.finish();
   return out;
 }
 
 std::vector<uint8_t> decode(std::span<const uint8_t> payload, size_t size, const Cdf* tables,
-                            const Config& max) {
+                            const Config& max, uint32_t lane_count) {
   check_tables(tables, size);
-  BinaryDecoder decoder(payload);
-  Predictor predictor(config_for(size, max));
+  const Lanes lanes(size, lane_count);
+  Decoder decoder(payload, lanes, max);
   std::vector<uint8_t> out(size);
-  for (size_t i = 0; i < size; ++i) {
-    predictor.set_byte_table(tables ? &tables[i] : nullptr);
-    int c = 0;
-    for (int k = 0; k < 8; ++k) {
-      const int bit = decoder.decode(predictor.p());
-      predictor.update(bit);
-      c = c << 1 | bit;
-    }
-    out[i] = static_cast<uint8_t>(c);
-  }
-  if (decoder.remaining() != 0)
-    throw Error(ErrorCode::kCorruptChunk,
-                "context-mixing payload has " + std::to_string(decoder.remaining()) +
-                    " bytes left over after " + std::to_string(size) + " decoded bytes");
+  for_each_round(lanes, [&](uint32_t lane, uint64_t i) {
+    out[i] = decoder.decode(lane, tables ? &tables[i] : nullptr);
+  });
+  decoder.finish();
   return out;
 }
 

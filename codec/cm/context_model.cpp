@@ -23,10 +23,11 @@ bool is_letter(int c) {
 
 }  // namespace
 
-ContextModel::ContextModel(int table_bits)
-    : order0_(256, Counter::kFresh), order1_(256 * 256, Counter::kFresh), table_(table_bits) {
-  next_byte(History(1));  // the contexts of the first byte: an empty history
-}
+ContextModel::ContextModel(int table_bits, uint32_t lanes)
+    : order0_(256, Counter::kFresh),
+      order1_(256 * 256, Counter::kFresh),
+      table_(table_bits),
+      words_(lanes) {}
 
 void ContextModel::end_runs(int byte) {
   for (int i = 0; i < kHashed; ++i) {
@@ -41,23 +42,29 @@ void ContextModel::end_runs(int byte) {
   }
 }
 
-void ContextModel::next_byte(const History& history) {
-  c1_ = history.back(1);
-  end_runs(c1_);
-  if (is_letter(c1_)) {
-    word_ = combine(word_, c1_ | 0x20);  // case-folded
-  } else if (word_ != 0) {
-    previous_word_ = word_;
-    word_ = 0;
+void ContextModel::end_byte(const History& history, uint32_t lane) {
+  const int byte = static_cast<int>(history.last8(lane) & 0xFF);
+  end_runs(byte);
+  Words& w = words_[lane];
+  if (is_letter(byte)) {
+    w.word = combine(w.word, byte | 0x20);  // case-folded
+  } else if (w.word != 0) {
+    w.previous = w.word;
+    w.word = 0;
   }
+}
+
+void ContextModel::begin_byte(const History& history, uint32_t lane) {
+  const uint64_t last8 = history.last8(lane);
+  c1_ = static_cast<int>(last8 & 0xFF);
+  const Words& w = words_[lane];
   // Each context's kind is its seed, so that equal bytes of two orders hash apart.
-  const uint64_t last8 = history.last8();
   hashes_[0] = combine(2, last8 & 0xFFFF);
   hashes_[1] = combine(3, last8 & 0xFFFFFF);
   hashes_[2] = combine(4, last8 & 0xFFFFFFFF);
   hashes_[3] = combine(6, last8 & 0xFFFFFFFFFFFF);
   // Between words, the word context is the previous word and the byte after it.
-  hashes_[4] = combine(combine(7, word_), previous_word_ + (word_ == 0 ? c1_ : 0));
+  hashes_[4] = combine(combine(7, w.word), w.previous + (w.word == 0 ? c1_ : 0));
 }
 
 void ContextModel::find_buckets(int c0) {

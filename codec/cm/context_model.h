@@ -27,11 +27,14 @@ class ContextModel {
   static constexpr int kContexts = 2 + kHashed;
   static constexpr int kInputs = kContexts + kHashed;
 
-  // The hashed contexts share a table of 2^table_bits buckets (64 bytes each).
-  explicit ContextModel(int table_bits);
+  // The hashed contexts share a table of 2^table_bits buckets (64 bytes each); `lanes`
+  // lanes keep their own word contexts.
+  ContextModel(int table_bits, uint32_t lanes);
 
-  // A byte has been completed and pushed to `history`: computes the next byte's contexts.
-  void next_byte(const History& history);
+  // The next byte is of `lane`: computes its contexts from that lane's history.
+  void begin_byte(const History& history, uint32_t lane);
+  // The byte has been completed and pushed to `history` (the same lane as begin_byte's).
+  void end_byte(const History& history, uint32_t lane);
   // Writes the kInputs inputs for the next bit, the contexts' stretched probabilities then
   // the runs'; c0 is the partial byte with a leading 1 (1..255), bitpos the number of its
   // bits known (0..7).
@@ -51,9 +54,12 @@ class ContextModel {
   std::array<uint64_t, kHashed> hashes_{};       // the byte's contexts, not yet finalized
   std::array<Bucket*, kHashed> buckets_{};       // of the current nibble
   std::array<uint32_t*, kContexts> counters_{};  // of the current bit
-  int c1_ = 0;                                   // the last byte
-  uint64_t word_ = 0;  // hash of the alphabetic word being read, 0 between words
-  uint64_t previous_word_ = 0;
+  int c1_ = 0;                                   // the last byte of the lane
+  struct Words {
+    uint64_t word = 0;  // hash of the alphabetic word being read, 0 between words
+    uint64_t previous = 0;
+  };
+  std::vector<Words> words_;  // by lane
   int seen_ = 0;
 
   // Runs. first_ may be claimed by another context before the byte ends (the table is

@@ -1,11 +1,19 @@
-// What the models of the context mixer know about the past: the bytes so far (the last
-// 2^bits of them, in a ring, and the last eight as one word). Also the hash that every
-// context goes through before it addresses a table.
+// What the models of the context mixer know about the past: the segment being coded, cut
+// into lanes (codec/lanes.h), with the bytes coded so far in each lane and the last eight
+// of each lane as one word. Also the hash that every context goes through before it
+// addresses a table.
+//
+// Lanes are coded in any interleaving the caller likes (the archive codes them round by
+// round); the order-n contexts of a byte are its own lane's previous bytes, while a byte
+// of any lane may be read as soon as it is known, which is what lets the match model copy
+// from everything coded so far. With one lane this is a plain history of the whole buffer.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+
+#include "codec/lanes.h"
 
 namespace mbz::cm {
 
@@ -27,31 +35,43 @@ inline uint64_t combine(uint64_t seed, uint64_t value) {
 
 class History {
  public:
-  // Keeps the last 2^bits bytes.
-  explicit History(int bits) : bytes_(size_t{1} << bits), mask_((uint64_t{1} << bits) - 1) {}
+  // A segment of `lanes.size()` bytes; nothing known yet.
+  explicit History(const Lanes& lanes)
+      : lanes_(lanes), bytes_(lanes.size()), filled_(lanes.count()), last8_(lanes.count()) {}
 
-  void push(uint8_t byte) {
-    bytes_[pos_ & mask_] = byte;
+  const Lanes& lanes() const { return lanes_; }
+
+  // The next byte of `lane` was `byte` (the lane must not be full).
+  void push(size_t lane, uint8_t byte) {
+    bytes_[lanes_.begin(lane) + filled_[lane]] = byte;
+    ++filled_[lane];
+    last8_[lane] = last8_[lane] << 8 | byte;
     ++pos_;
-    last8_ = last8_ << 8 | byte;
   }
 
-  // Bytes pushed so far.
+  // Bytes pushed so far, in all lanes.
   uint64_t pos() const { return pos_; }
-  // How many of the latest bytes the ring keeps.
-  uint64_t capacity() const { return mask_ + 1; }
-  // The byte at absolute position i; meaningful when pos() - capacity() <= i < pos().
-  uint8_t at(uint64_t i) const { return bytes_[i & mask_]; }
-  // The last 8 bytes, the latest in the low byte (zeros before the start).
-  uint64_t last8() const { return last8_; }
-  // The k-th latest byte, 1 <= k <= 8.
-  uint8_t back(int k) const { return static_cast<uint8_t>(last8_ >> (8 * (k - 1))); }
+  // Bytes pushed so far in `lane`.
+  uint64_t filled(size_t lane) const { return filled_[lane]; }
+  // The segment offset of the next byte of `lane`.
+  uint64_t next(size_t lane) const { return lanes_.begin(lane) + filled_[lane]; }
+  // Whether the byte at segment offset i has been pushed.
+  bool known(uint64_t i) const {
+    if (i >= bytes_.size()) return false;
+    if (lanes_.count() == 1) return i < pos_;
+    return i % lanes_.length() < filled_[i / lanes_.length()];
+  }
+  // The byte at segment offset i; meaningful when known(i).
+  uint8_t at(uint64_t i) const { return bytes_[i]; }
+  // The last 8 bytes of `lane`, the latest in the low byte (zeros before its start).
+  uint64_t last8(size_t lane) const { return last8_[lane]; }
 
  private:
+  Lanes lanes_;
   std::vector<uint8_t> bytes_;
-  uint64_t mask_;
+  std::vector<uint64_t> filled_;
+  std::vector<uint64_t> last8_;
   uint64_t pos_ = 0;
-  uint64_t last8_ = 0;
 };
 
 }  // namespace mbz::cm

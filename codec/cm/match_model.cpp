@@ -21,37 +21,41 @@ int length_bucket(uint32_t length) {
 
 }  // namespace
 
-MatchModel::MatchModel(int table_bits)
+MatchModel::MatchModel(int table_bits, uint32_t lanes)
     : memory_(sizeof(uint32_t) << table_bits, true),
       table_(static_cast<uint32_t*>(memory_.data())),
       shift_(64 - table_bits),
+      lanes_(lanes),
       confidence_(kLengthBuckets * 2 * 8, Counter::kMaxLimit) {}
 
-void MatchModel::next_byte(const History& history) {
-  const uint64_t pos = history.pos();
+void MatchModel::begin_byte(const History& history, uint32_t lane) {
+  const Match& m = lanes_[lane];
+  // A lane's match may point at a byte of another lane not coded yet: no prediction then.
+  length_ = m.length > 0 && history.known(m.at) ? m.length : 0;
+  if (length_ > 0) expected_ = history.at(m.at);
+}
+
+void MatchModel::end_byte(const History& history, uint32_t lane) {
+  Match& m = lanes_[lane];
   if (length_ > 0) {  // the predicted byte occurred (a wrong bit would have ended the match)
-    ++match_;
-    length_ = std::min(length_ + 1, kMaxLength);
+    m.at = m.at + 1;
+    m.length = std::min(length_ + 1, kMaxLength);
+  } else {
+    m.length = 0;
   }
-  if (pos >= kMinLength) {
-    const uint64_t key = history.last8() & ((uint64_t{1} << (8 * kMinLength)) - 1);
-    uint32_t& slot = table_[finalize(combine(0x6D61746368, key)) >> shift_];
-    const uint64_t candidate = slot;
-    // Earliest position still in the ring: both sides of a comparison must be at or after it.
-    const uint64_t oldest = pos > history.capacity() ? pos - history.capacity() : 0;
-    if (length_ == 0 && candidate != 0 && candidate < pos && candidate > oldest) {
-      uint32_t n = 0;  // the hash may collide: count the bytes that really agree
-      while (n < kMaxVerify && candidate - n > oldest &&
-             history.at(candidate - 1 - n) == history.at(pos - 1 - n))
-        ++n;
-      if (n >= kMinLength) {
-        match_ = candidate;
-        length_ = n;
-      }
-    }
-    slot = static_cast<uint32_t>(pos);  // positions past 2^32 wrap: verification rejects them
+  if (history.filled(lane) < kMinLength) return;
+  const uint64_t pos = history.next(lane);  // the offset after the lane's last byte
+  const uint64_t key = history.last8(lane) & ((uint64_t{1} << (8 * kMinLength)) - 1);
+  uint32_t& slot = table_[finalize(combine(0x6D61746368, key)) >> shift_];
+  const uint64_t candidate = slot;
+  if (m.length == 0 && candidate != 0 && candidate != pos) {
+    uint32_t n = 0;  // the hash may collide: count the bytes that really agree
+    while (n < kMaxVerify && n < candidate && history.known(candidate - 1 - n) &&
+           history.known(pos - 1 - n) && history.at(candidate - 1 - n) == history.at(pos - 1 - n))
+      ++n;
+    if (n >= kMinLength) m = {candidate, n};
   }
-  if (length_ > 0) expected_ = history.at(match_);
+  slot = static_cast<uint32_t>(pos);  // segments are below 2^32 bytes (codec/FORMAT.md)
 }
 
 void MatchModel::predict(int c0, int bitpos, int16_t* inputs) {

@@ -38,24 +38,29 @@ void check_bits(const char* name, int value, int min, int max) {
                                                   std::to_string(min) + ".." + std::to_string(max));
 }
 
-const Config& checked(const Config& config) {
+const Lanes& checked(const Config& config, const Lanes& lanes) {
   check_bits("context_bits", config.context_bits, kMinContextBits, kMaxContextBits);
   check_bits("match_bits", config.match_bits, kMinMatchBits, kMaxMatchBits);
-  check_bits("history_bits", config.history_bits, kMinHistoryBits, kMaxHistoryBits);
-  return config;
+  // The match model keeps segment offsets in 32 bits.
+  if (lanes.size() >= (uint64_t{1} << 32))
+    throw Error(ErrorCode::kUsageBadArgument, "context mixer: a segment of " +
+                                                  std::to_string(lanes.size()) +
+                                                  " bytes, expected below 2^32");
+  return lanes;
 }
 
 }  // namespace
 
-size_t Config::memory_bytes() const {
-  return (size_t{4} << context_bits) + (size_t{4} << match_bits) + (size_t{1} << history_bits) +
+size_t Config::memory_bytes(size_t size) const {
+  return (size_t{4} << context_bits) + (size_t{4} << match_bits) + size +
          size_t{kApmOrder1Contexts} * 33 * 4;
 }
 
-Predictor::Predictor(const Config& config)
-    : history_(checked(config).history_bits),
-      contexts_(config.context_bits - 4),  // 16 counters (one 64-byte bucket) a context
-      match_(config.match_bits),
+Predictor::Predictor(const Config& config, const Lanes& lanes)
+    : history_(checked(config, lanes)),
+      // 16 counters (one 64-byte bucket) a context
+      contexts_(config.context_bits - 4, lanes.count()),
+      match_(config.match_bits, lanes.count()),
       layer1_{Mixer<kInputs>(256, kInitialWeight), Mixer<kInputs>(4 * 2 * 6 * 4, kInitialWeight)},
       layer2_(1, layer2_initial_weights()),
       apm_order0_(256, 4, 127),
@@ -68,7 +73,14 @@ std::array<int16_t, Predictor::kLayer2Inputs> Predictor::layer2_initial_weights(
   return w;
 }
 
-void Predictor::set_byte_table(const Cdf* table) {
+void Predictor::begin_byte(uint32_t lane, const Cdf* table) {
+  const Lanes& lanes = history_.lanes();
+  if (lane >= lanes.count() || history_.filled(lane) >= lanes.size_of(lane))
+    throw Error(ErrorCode::kUsageBadArgument,
+                "context mixer: lane " + std::to_string(lane) + " has no byte left to code");
+  lane_ = lane;
+  contexts_.begin_byte(history_, lane);
+  match_.begin_byte(history_, lane);
   table_.set(table);
   predicted_ = false;
 }
@@ -98,7 +110,7 @@ void Predictor::predict() {
 
   // The APMs' share measured best at 3/4 (0.7 % better than none, 1/2 0.05 % worse).
   const int p0 = apm_order0_.p(p_mix, c0_);
-  const int p1 = apm_order1_.p(p_mix, c0_ | history_.back(1) << 8);
+  const int p1 = apm_order1_.p(p_mix, c0_ | static_cast<int>(history_.last8(lane_) & 0xFF) << 8);
   pr_ = std::clamp((p_mix + p0 + 2 * p1 + 2) >> 2, 1, kProbOne - 1);
   predicted_ = true;
 }
@@ -118,9 +130,9 @@ void Predictor::update(int bit) {
 }
 
 void Predictor::end_byte() {
-  history_.push(static_cast<uint8_t>(c0_));
-  contexts_.next_byte(history_);
-  match_.next_byte(history_);
+  history_.push(lane_, static_cast<uint8_t>(c0_));
+  contexts_.end_byte(history_, lane_);
+  match_.end_byte(history_, lane_);
   table_.set(nullptr);
   c0_ = 1;
   bitpos_ = 0;

@@ -16,6 +16,10 @@
 //
 // Everything is integer arithmetic with defined rounding, so a predictor fed the same bits
 // gives the same probabilities on every machine: the decoder's copy stays in step.
+//
+// A predictor codes one segment of a known size, cut into lanes (codec/lanes.h): each
+// byte is announced with its lane (begin_byte), its order-n, word and match contexts are
+// that lane's, and every table, mixer weight and APM is shared by all lanes.
 #pragma once
 
 #include <array>
@@ -37,27 +41,28 @@ namespace mbz::cm {
 struct Config {
   int context_bits = 24;  // log2 counters (4 bytes each) of the hashed contexts' table
   int match_bits = 22;    // log2 entries (4 bytes each) of the match model's position table
-  int history_bits = 24;  // log2 bytes of history the match model can reach back
 
-  // Bytes the predictor's tables can take (the order-1 APM's 8.7 MB only as its
-  // contexts occur).
-  size_t memory_bytes() const;
+  // Bytes the predictor's tables take for a segment of `size` bytes (the order-1 APM's
+  // 8.7 MB only as its contexts occur).
+  size_t memory_bytes(size_t size) const;
   bool operator==(const Config&) const = default;
 };
 
-// Smallest and largest allowed values of the Config fields.
-inline constexpr int kMinContextBits = 8, kMinMatchBits = 4, kMinHistoryBits = 4;
-inline constexpr int kMaxContextBits = 34, kMaxMatchBits = 30, kMaxHistoryBits = 31;
+// Smallest and largest allowed values of the Config fields. (The archive allows less:
+// codec/FORMAT.md bounds what a header may ask a reader to allocate.)
+inline constexpr int kMinContextBits = 8, kMinMatchBits = 4;
+inline constexpr int kMaxContextBits = 34, kMaxMatchBits = 30;
 
 class Predictor {
  public:
-  // Throws Error(kUsageBadArgument) for a field outside [kMin*, kMax*].
-  explicit Predictor(const Config& config = {});
+  // A segment of `lanes.size()` bytes (below 2^32) in lanes.size() lanes. Throws
+  // Error(kUsageBadArgument) for a Config field outside [kMin*, kMax*] or a segment too large.
+  Predictor(const Config& config, const Lanes& lanes);
 
-  // The external frequency table of the byte about to be coded, or nullptr for none. Call
-  // it at the byte's start; it applies to that byte only and must stay valid until its
-  // last bit is updated.
-  void set_byte_table(const Cdf* table);
+  // The next byte is the next one of `lane` (which must not be full), and `table` is its
+  // external frequency table or nullptr for none. Call it at the byte's start; the table
+  // applies to that byte only and must stay valid until its last bit is updated.
+  void begin_byte(uint32_t lane, const Cdf* table);
   // 12-bit probability that the next bit is 1, in [1, 4095].
   int p();
   // The next bit was `bit` (0 or 1).
@@ -75,6 +80,7 @@ class Predictor {
   void end_byte();
 
   History history_;
+  uint32_t lane_ = 0;  // of the current byte
   ContextModel contexts_;
   MatchModel match_;
   TableInput table_;

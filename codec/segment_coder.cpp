@@ -1,0 +1,177 @@
+#include "codec/segment_coder.h"
+
+#include <algorithm>
+#include <numeric>
+#include <optional>
+
+#include "codec/cm/cm_codec.h"
+#include "codec/error.h"
+#include "codec/lanes.h"
+#include "codec/range_coder.h"
+
+namespace mbz {
+namespace {
+
+// The byte model's side of a pass: K streams stepped once a round, the first live(t) of
+// them in round t (codec/lanes.h), with the tables of the round's bytes.
+class LaneTables {
+ public:
+  LaneTables(BatchByteModel& model, const Lanes& lanes)
+      : model_(model), tables_(lanes.count()), ids_(lanes.count()), bytes_(lanes.count()) {
+    std::iota(ids_.begin(), ids_.end(), 0u);
+    model_.reset(lanes.live(0));
+  }
+  // The tables of round t's bytes, live of them.
+  void predict(uint32_t live) {
+    live_ = live;
+    model_.predict({ids_.data(), live}, {tables_.data(), live});
+  }
+  // Encoding: every lane's bytes, so that the model may compute many tables at once
+  // (BatchByteModel::lookahead).
+  void lookahead(std::span<const uint8_t> raw, const Lanes& lanes) {
+    std::vector<std::span<const uint8_t>> streams;
+    for (uint32_t j = 0; j < lanes.live(0); ++j)
+      streams.push_back(raw.subspan(lanes.begin(j), lanes.size_of(j)));
+    model_.lookahead(streams);
+  }
+  const Cdf& table(uint32_t lane) const { return tables_[lane]; }
+  void set_byte(uint32_t lane, uint8_t byte) { bytes_[lane] = byte; }
+  void update() { model_.update({ids_.data(), live_}, {bytes_.data(), live_}); }
+
+ private:
+  BatchByteModel& model_;
+  std::vector<Cdf> tables_;
+  std::vector<uint32_t> ids_;
+  std::vector<uint8_t> bytes_;
+  uint32_t live_ = 0;
+};
+
+// The writer's rule for giving a method up (see encode_segment): the first coded byte
+// count at or past each 64th of the segment, but no closer than every 16 KiB, is a
+// checkpoint. (Eighths, as version 1's model chunks had, made 10 MiB of random bytes take
+// 16 s: three predictors each coded 1.3 MiB before giving up. A fresh adaptive model, the
+// context mixer or order2-v1, codes its first few hundred bytes near 8 bits each, so a
+// checkpoint comes only after 16 KiB.)
+class Pace {
+ public:
+  static constexpr size_t kCheckpoints = 64, kMinStep = 16 << 10;
+  Pace(size_t size, size_t give_up)
+      : size_(size),
+        give_up_(give_up),
+        step_(std::max(size / kCheckpoints, kMinStep)),
+        next_(step_) {}
+  // Called after each round with the bytes coded so far; true at a checkpoint.
+  bool checkpoint(size_t coded) {
+    if (step_ == 0 || coded < next_ || coded >= size_) return false;
+    while (next_ <= coded) next_ += step_;
+    return true;
+  }
+  bool too_big(size_t payload) const { return payload >= give_up_; }
+  static bool off_pace(size_t payload, size_t coded) {
+    return uint64_t{payload} * 64 >= uint64_t{coded} * 63;
+  }
+
+ private:
+  size_t size_, give_up_, step_, next_;
+};
+
+}  // namespace
+
+SegmentSetup segment_setup(const Header& header) {
+  return {header.lanes, cm::Config{header.cm_context_bits, header.cm_match_bits}};
+}
+
+SegmentPayloads encode_segment(std::span<const uint8_t> raw, const SegmentSetup& setup,
+                               BatchByteModel* model, SegmentMethods methods, size_t give_up) {
+  const Lanes lanes(raw.size(), setup.lanes);
+  SegmentPayloads out;
+  auto& model_out = out.payload[static_cast<int>(ChunkMethod::kModel)];
+  auto& cm_out = out.payload[static_cast<int>(ChunkMethod::kCm)];
+  auto& hybrid_out = out.payload[static_cast<int>(ChunkMethod::kHybrid)];
+
+  std::optional<LaneTables> tables;
+  std::optional<RangeEncoder> range;
+  std::optional<cm::Encoder> mixer, hybrid;
+  if (model && (methods.model || methods.hybrid)) {
+    tables.emplace(*model, lanes);
+    tables->lookahead(raw, lanes);
+    if (methods.model) range.emplace(model_out);
+    if (methods.hybrid) hybrid.emplace(lanes, setup.cm, hybrid_out);
+  }
+  if (methods.cm) mixer.emplace(lanes, setup.cm, cm_out);
+
+  Pace pace(raw.size(), give_up);
+  auto check = [&](auto& coder, std::vector<uint8_t>& payload, bool checkpoint, size_t coded) {
+    if (coder &&
+        (pace.too_big(payload.size()) || (checkpoint && Pace::off_pace(payload.size(), coded)))) {
+      coder.reset();
+      payload = {};
+    }
+  };
+  size_t coded = 0;
+  for (uint64_t t = 0; t < lanes.rounds() && (range || mixer || hybrid); ++t) {
+    const uint32_t live = lanes.live(t);
+    const bool tabled = range || hybrid;  // the byte model is still needed
+    if (tabled) tables->predict(live);
+    for (uint32_t j = 0; j < live; ++j) {
+      const uint8_t byte = raw[lanes.begin(j) + t];
+      if (range) range->encode(tables->table(j), byte);
+      if (hybrid) hybrid->code(j, byte, &tables->table(j));
+      if (mixer) mixer->code(j, byte, nullptr);
+      if (tabled) tables->set_byte(j, byte);
+    }
+    if (tabled) tables->update();
+    coded += live;
+    const bool checkpoint = pace.checkpoint(coded);
+    check(range, model_out, checkpoint, coded);
+    check(hybrid, hybrid_out, checkpoint, coded);
+    check(mixer, cm_out, checkpoint, coded);
+  }
+  if (range) range->finish();
+  if (hybrid) hybrid->finish();
+  if (mixer) mixer->finish();
+  out.coded[static_cast<int>(ChunkMethod::kModel)] = range.has_value();
+  out.coded[static_cast<int>(ChunkMethod::kHybrid)] = hybrid.has_value();
+  out.coded[static_cast<int>(ChunkMethod::kCm)] = mixer.has_value();
+  for (int m = 0; m < kMethodCount; ++m)
+    if (out.coded[m] && pace.too_big(out.payload[m].size())) {
+      out.coded[m] = false;
+      out.payload[m] = {};
+    }
+  return out;
+}
+
+void decode_segment(ChunkMethod method, std::span<const uint8_t> payload, std::span<uint8_t> out,
+                    const SegmentSetup& setup, BatchByteModel* model) {
+  const Lanes lanes(out.size(), setup.lanes);
+  const bool tabled = method == ChunkMethod::kModel || method == ChunkMethod::kHybrid;
+  if (tabled && model == nullptr)
+    throw Error(ErrorCode::kModelUnknown,
+                std::string(method_name(method)) + " needs the byte model");
+  if (!tabled && method != ChunkMethod::kCm)
+    throw Error(ErrorCode::kUsageBadArgument,
+                std::string("decode_segment: method ") + method_name(method));
+  std::optional<LaneTables> tables;
+  std::optional<RangeDecoder> range;
+  std::optional<cm::Decoder> mixer;
+  if (tabled) tables.emplace(*model, lanes);
+  if (method == ChunkMethod::kModel)
+    range.emplace(payload);
+  else
+    mixer.emplace(payload, lanes, setup.cm);
+  for (uint64_t t = 0; t < lanes.rounds(); ++t) {
+    const uint32_t live = lanes.live(t);
+    if (tabled) tables->predict(live);
+    for (uint32_t j = 0; j < live; ++j) {
+      const uint8_t byte = range    ? range->decode(tables->table(j))
+                           : tabled ? mixer->decode(j, &tables->table(j))
+                                    : mixer->decode(j, nullptr);
+      out[lanes.begin(j) + t] = byte;
+      if (tabled) tables->set_byte(j, byte);
+    }
+    if (tabled) tables->update();
+  }
+  if (mixer) mixer->finish();
+}
+
+}  // namespace mbz

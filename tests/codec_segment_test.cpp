@@ -1,0 +1,269 @@
+// Format 2 segments (codec/segment_coder.h, FORMAT.md "Lanes"): the model, cm and hybrid
+// methods round trip on text, binary and edge sizes at and around lane counts, alone and
+// through the archive; archives do not depend on the thread count, decode whatever their
+// lane count, and check the new header fields; a one-lane model payload is version 1's.
+// The byte model is order2-v1 (fast); the bundled network is measured in bench/.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "codec/archive.h"
+#include "codec/checksum.h"
+#include "codec/chunk_coder.h"
+#include "codec/endian.h"
+#include "codec/error.h"
+#include "codec/segment_coder.h"
+#include "codec_test_util.h"
+
+namespace mbz {
+namespace {
+
+using test::order2;
+using test::random_bytes;
+using test::text_bytes;
+
+constexpr int kModel = static_cast<int>(ChunkMethod::kModel);
+constexpr int kCm = static_cast<int>(ChunkMethod::kCm);
+constexpr int kHybrid = static_cast<int>(ChunkMethod::kHybrid);
+
+// Small tables, so that many segments stay fast.
+SegmentSetup small_setup(uint32_t lanes) {
+  return {lanes, cm::Config{16, 10}};
+}
+
+std::vector<uint8_t> cycle_of_all_values(size_t n) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<uint8_t>(i * 7);
+  return v;
+}
+
+struct Options {
+  uint32_t lanes = 1;
+  int chunk_log = 12;
+  bool model = true, cm = true, hybrid = true;
+  int zstd_level = 19;
+  unsigned threads = 1;
+};
+
+std::vector<uint8_t> compress(std::span<const uint8_t> data, const Options& o) {
+  Header header = test::header_for(o.chunk_log, data.size());
+  header.lanes = o.lanes;
+  header.cm_context_bits = 16;
+  header.cm_match_bits = 10;
+  EncodeOptions options;
+  options.threads = o.threads;
+  options.zstd_level = o.zstd_level;
+  options.try_model = o.model;
+  options.try_cm = o.cm;
+  options.try_hybrid = o.hybrid;
+  options.verify = true;
+  return compress_buffer(data, header, order2(), options);
+}
+
+std::vector<uint8_t> decompress(std::span<const uint8_t> archive, unsigned threads = 1,
+                                const ModelFactory* model = &order2()) {
+  DecodeOptions options;
+  options.threads = threads;
+  return decompress_buffer(archive, model, options);
+}
+
+std::vector<ChunkMethod> methods_of(std::span<const uint8_t> archive) {
+  MemoryReader in(archive);
+  ArchiveReader reader(in);
+  std::vector<ChunkMethod> methods;
+  for (const ChunkInfo& c : reader.list(nullptr)) methods.push_back(c.header.method);
+  return methods;
+}
+
+TEST(Segment, EveryMethodRoundTripsAtLaneBoundaries) {
+  const auto model = order2().create(64);
+  for (uint32_t lanes : {1u, 3u, 8u, 64u}) {
+    const SegmentSetup setup = small_setup(lanes);
+    for (size_t size : {size_t{1}, size_t{2}, size_t{lanes - 1}, size_t{lanes}, size_t{lanes + 1},
+                        size_t{3 * lanes + 2}, size_t{2000}}) {
+      if (size == 0) continue;
+      const std::vector<uint8_t> inputs[] = {text_bytes(size, 1), random_bytes(size, 2),
+                                             cycle_of_all_values(size)};
+      for (const auto& data : inputs) {
+        const SegmentPayloads out = encode_segment(data, setup, model.get(), {}, SIZE_MAX);
+        for (int m : {kModel, kCm, kHybrid}) {
+          // Random data may be given up (it does not compress); text never is.
+          if (!out.coded[m]) continue;
+          std::vector<uint8_t> back(size);
+          decode_segment(static_cast<ChunkMethod>(m), out.payload[m], back, setup, model.get());
+          EXPECT_EQ(back, data) << method_name(static_cast<ChunkMethod>(m)) << ", " << lanes
+                                << " lanes, " << size << " bytes";
+        }
+        // Nothing is given up before its first checkpoint, at 16 KiB.
+        EXPECT_TRUE(out.coded[kModel] && out.coded[kCm] && out.coded[kHybrid]) << size;
+      }
+    }
+  }
+}
+
+TEST(Segment, ArchivesOfEachMethodAlone) {
+  const auto text = text_bytes(9000, 3);  // three segments of 4 KiB, the last short
+  for (int m : {kModel, kCm, kHybrid}) {
+    Options o;
+    o.lanes = 5;
+    o.zstd_level = 0;
+    o.model = m == kModel;
+    o.cm = m == kCm;
+    o.hybrid = m == kHybrid;
+    const auto archive = compress(text, o);
+    EXPECT_EQ(methods_of(archive), std::vector<ChunkMethod>(3, static_cast<ChunkMethod>(m)));
+    EXPECT_EQ(decompress(archive), text);
+  }
+}
+
+TEST(Segment, EdgeSizesThroughTheArchive) {
+  Options o;
+  o.lanes = 4;
+  o.chunk_log = 10;
+  for (size_t n : {size_t{0}, size_t{1}, size_t{3}, size_t{4}, size_t{5}, size_t{1023},
+                   size_t{1024}, size_t{1025}, size_t{3000}}) {
+    for (const auto& data : {text_bytes(n, 4), random_bytes(n, 5), cycle_of_all_values(n)}) {
+      const auto archive = compress(data, o);
+      EXPECT_EQ(decompress(archive), data) << n;
+      EXPECT_EQ(decompress(archive, 2), data) << n;
+    }
+  }
+}
+
+TEST(Segment, ThreadCountNeverChangesTheBytes) {
+  auto data = text_bytes(20000, 6);
+  const auto noise = random_bytes(4096, 7);
+  data.insert(data.begin() + 8192, noise.begin(), noise.end());  // chunk 2
+  Options o;
+  o.lanes = 4;
+  const auto one = compress(data, o);
+  o.threads = 2;
+  EXPECT_EQ(compress(data, o), one);
+  const auto methods = methods_of(one);
+  EXPECT_NE(std::ranges::count(methods, ChunkMethod::kStored), 0);
+  EXPECT_NE(std::ranges::count(methods, ChunkMethod::kCm) +
+                std::ranges::count(methods, ChunkMethod::kHybrid),
+            0);
+  EXPECT_EQ(decompress(one, 1), data);
+  EXPECT_EQ(decompress(one, 2), data);
+}
+
+TEST(Segment, EveryLaneCountDecodes) {
+  const auto data = text_bytes(6000, 8);
+  std::vector<std::vector<uint8_t>> archives;
+  // (Not thousands of lanes: each of order2-v1's streams is a model of its own.)
+  for (uint32_t lanes : {1u, 2u, 5u, 64u, 257u}) {
+    Options o;
+    o.lanes = lanes;
+    o.chunk_log = 13;
+    o.zstd_level = 0;
+    archives.push_back(compress(data, o));
+    EXPECT_EQ(decompress(archives.back()), data) << lanes << " lanes";
+    MemoryReader in(archives.back());
+    EXPECT_EQ(ArchiveReader(in).header().lanes, lanes);
+  }
+  // The lane count changes the coding order, so the bytes.
+  for (size_t i = 1; i < archives.size(); ++i) EXPECT_NE(archives[i], archives[0]);
+}
+
+TEST(Segment, OneLaneModelPayloadIsVersion1s) {
+  const auto data = text_bytes(3000, 9);
+  const auto model = order2().create(1);
+  const SegmentPayloads out =
+      encode_segment(data, small_setup(1), model.get(), {true, false, false}, SIZE_MAX);
+  std::vector<std::vector<uint8_t>> v1;
+  const std::span<const uint8_t> chunk(data);
+  const size_t give_up = SIZE_MAX;
+  model_encode(*model, {&chunk, 1}, {&give_up, 1}, v1);
+  ASSERT_TRUE(out.coded[kModel]);
+  EXPECT_EQ(out.payload[kModel], v1[0]);
+}
+
+TEST(Segment, OnlyModelMethodsNeedTheModel) {
+  const auto data = text_bytes(5000, 10);
+  Options o;
+  o.zstd_level = 0;
+  o.model = o.hybrid = false;
+  EXPECT_EQ(decompress(compress(data, o), 1, nullptr), data);  // cm alone
+  o.cm = false;
+  o.hybrid = true;
+  try {
+    decompress(compress(data, o), 1, nullptr);
+    FAIL() << "a hybrid archive decoded without its model";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kModelUnknown);
+    EXPECT_NE(std::string(e.what()).find("chunk 0 (offset 55)"), std::string::npos) << e.what();
+  }
+}
+
+// The offset of chunk 0's header: a version 2 header with order2-v1's name.
+constexpr size_t kFirstChunk = 46 + 9;
+
+TEST(Segment, ShortenedCmPayloadNamesTheChunk) {
+  const auto data = text_bytes(3000, 11);
+  Options o;
+  o.zstd_level = 0;
+  o.model = o.hybrid = false;
+  auto archive = compress(data, o);
+  ASSERT_EQ(archive[kFirstChunk], kCm);
+  // Drop the payload's last byte and say so in the chunk header: the coder runs out.
+  const size_t payload = load_le(&archive[kFirstChunk + 5], 4);
+  archive.erase(archive.begin() + static_cast<std::ptrdiff_t>(kFirstChunk + 13 + payload - 1));
+  std::vector<uint8_t> size;
+  store_le(size, payload - 1, 4);
+  std::copy(size.begin(), size.end(), archive.begin() + kFirstChunk + 5);
+  try {
+    decompress(archive);
+    FAIL() << "a shortened payload decoded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kCorruptTruncated);
+    EXPECT_EQ(std::string(e.what()).rfind("chunk 0 (offset 55): cm payload is damaged (", 0), 0u)
+        << e.what();
+  }
+}
+
+// Rewrites the header checksum after an edit, so that the edit reaches the field checks.
+void reseal(std::vector<uint8_t>& archive, size_t header_size) {
+  const auto sum = static_cast<uint32_t>(xxh64({archive.data(), header_size - 4}));
+  std::vector<uint8_t> bytes;
+  store_le(bytes, sum, 4);
+  std::copy(bytes.begin(), bytes.end(), archive.begin() + header_size - 4);
+}
+
+TEST(Segment, HeaderFieldsAreChecked) {
+  Header h = test::header_for(12, 0);
+  for (uint32_t lanes : {0u, kMaxLanes + 1}) {
+    h.lanes = lanes;
+    EXPECT_THROW(serialize_header(h), Error);
+  }
+  h.lanes = 1;
+  h.cm_context_bits = kMaxCmContextBits + 1;
+  EXPECT_THROW(serialize_header(h), Error);
+
+  const auto archive = compress({}, Options{});
+  const size_t fields = kFirstChunk - 9;  // lanes, revision, context bits, match bits
+  struct Case {
+    size_t at;
+    uint8_t value;
+    const char* message;
+  };
+  for (const Case& c : {Case{fields, 0, "lane count must be 1 to 4096, found 0 at offset 46"},
+                        Case{fields + 2, 2, "context mixer revision 2 is unknown"},
+                        Case{fields + 3, 40, "context mixer table sizes 40/10 bits outside"}}) {
+    auto bad = archive;
+    if (c.at == fields) bad[fields + 1] = 0;
+    bad[c.at] = c.value;
+    reseal(bad, kFirstChunk);
+    try {
+      decompress(bad);
+      FAIL() << c.message;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kFormatField);
+      EXPECT_EQ(std::string(e.what()).rfind(c.message, 0), 0u) << e.what();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mbz
