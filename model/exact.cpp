@@ -619,6 +619,28 @@ Tensor ExactModel::forward(const Tensor& bytes, const Tensor& modality) const {
   return output_weights(*this, local_out).view({b, k * p, kByteValues}).narrow(1, 0, t);
 }
 
+std::string modality_tensor_name(size_t m, const std::string& name) {
+  return "modality" + std::to_string(m) + "/" + name;
+}
+
+Checkpoint checkpoint_for_modality(const Checkpoint& file, size_t m, bool* has_own) {
+  Checkpoint c;
+  c.config_json = file.config_json;
+  c.train_json = file.train_json;
+  c.step = file.step;
+  std::map<std::string, Tensor> own;
+  const std::string prefix = modality_tensor_name(m, "");
+  for (const NamedTensor& t : file.tensors)
+    if (t.name.starts_with(prefix)) own[t.name.substr(prefix.size())] = t.tensor;
+  if (has_own) *has_own = !own.empty();
+  for (const NamedTensor& t : file.tensors) {
+    if (t.name.starts_with("modality")) continue;
+    const auto found = own.find(t.name);
+    c.tensors.push_back({t.name, found == own.end() ? t.tensor : found->second});
+  }
+  return c;
+}
+
 Tensor cdf_tables(const Tensor& weights) {
   // Step for step the procedure of codec/range_coder.cpp, on whole rows.
   constexpr int64_t kTotal = 1 << 16, kSpare = kTotal - 256;

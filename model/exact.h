@@ -111,6 +111,13 @@ class ExactModel {
                                   const StackRanges& local_ranges);
 };
 
+// An exact model file as modality `m` computes with it (model/EXACT.md, "Activation scales
+// by modality"): the shared tensors, with the file's "modality<m>/<name>" ones in their
+// place. *has_own (if given): whether the file has any tensors of m's own.
+Checkpoint checkpoint_for_modality(const Checkpoint& file, size_t m, bool* has_own = nullptr);
+// The name of modality m's own tensor `name` in an exact model file.
+std::string modality_tensor_name(size_t m, const std::string& name);
+
 // codec's cdf_from_weights (codec/range_coder.h) on a tensor, on any device, with the same
 // integers: weights [..., 256] int64 (nonnegative, each row's sum below 2^63) -> cumulative
 // tables [..., 257] int32, c[0] = 0, c[256] = kTotal. Lets the encoder build the tables of a

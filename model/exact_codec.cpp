@@ -214,30 +214,8 @@ class ExactFactory : public ModelFactory {
 
 // Activation scales by modality (model/EXACT.md): the file holds one whole exact model, and
 // for a modality calibrated on its own, the tensors whose values differ from it (its
-// multipliers and norm gains) under "modality<M>/<name>". M = 0 raw, 1 text, 2 image,
-// 3 audio.
-std::string modality_prefix(size_t m) {
-  return "modality" + std::to_string(m) + "/";
-}
-
-// The checkpoint of modality m: the shared tensors with m's own in their place.
-Checkpoint for_modality(const Checkpoint& file, size_t m, bool* has_own) {
-  Checkpoint c;
-  c.config_json = file.config_json;
-  c.train_json = file.train_json;
-  c.step = file.step;
-  std::map<std::string, torch::Tensor> own;
-  const std::string prefix = modality_prefix(m);
-  for (const NamedTensor& t : file.tensors)
-    if (t.name.starts_with(prefix)) own[t.name.substr(prefix.size())] = t.tensor;
-  *has_own = !own.empty();
-  for (const NamedTensor& t : file.tensors) {
-    if (t.name.starts_with("modality")) continue;
-    const auto found = own.find(t.name);
-    c.tensors.push_back({t.name, found == own.end() ? t.tensor : found->second});
-  }
-  return c;
-}
+// multipliers and norm gains) under "modality<M>/<name>" (checkpoint_for_modality in
+// model/exact.h). M = 0 raw, 1 text, 2 image, 3 audio.
 
 }  // namespace
 
@@ -269,10 +247,10 @@ std::unique_ptr<ModelFactory> exact_factory(const Checkpoint& checkpoint, std::s
     return e;
   };
   bool has_own = false;
-  const Engine shared = engine(for_modality(checkpoint, 0, &has_own));
+  const Engine shared = engine(checkpoint_for_modality(checkpoint, 0, &has_own));
   Engines engines;
   for (size_t m = 0; m < engines.size(); ++m) {
-    const Checkpoint own = for_modality(checkpoint, m, &has_own);
+    const Checkpoint own = checkpoint_for_modality(checkpoint, m, &has_own);
     engines[m] = has_own ? engine(own) : shared;
   }
   // The identity hashes what the model computes with, not how the file is cut into parts.
@@ -339,7 +317,7 @@ std::vector<std::string> quantize_checkpoint(const std::string& checkpoint,
       const torch::Tensor& shared = file.tensors[k].tensor;
       if (mine.sizes() != shared.sizes() || !torch::equal(mine, shared))
         file.tensors.push_back(
-            {modality_prefix(by_modality[i].first) + own.tensors[k].name, mine});
+            {modality_tensor_name(by_modality[i].first, own.tensors[k].name), mine});
     }
   }
   return write_checkpoint(out, file);

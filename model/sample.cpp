@@ -248,26 +248,6 @@ std::vector<uint8_t> sample(const ExactModel& model, const SampleRequest& reques
 
 namespace {
 
-// The file's tensors with those of `modality` ("modality<M>/<name>", model/EXACT.md,
-// "Activation scales by modality") in place of the shared ones. The same rule as
-// for_modality in model/exact_codec.cpp.
-Checkpoint with_modality(const Checkpoint& file, uint8_t modality) {
-  Checkpoint c;
-  c.config_json = file.config_json;
-  c.train_json = file.train_json;
-  c.step = file.step;
-  const std::string prefix = "modality" + std::to_string(modality) + "/";
-  std::map<std::string, torch::Tensor> own;
-  for (const NamedTensor& t : file.tensors)
-    if (t.name.starts_with(prefix)) own[t.name.substr(prefix.size())] = t.tensor;
-  for (const NamedTensor& t : file.tensors) {
-    if (t.name.starts_with("modality")) continue;
-    const auto found = own.find(t.name);
-    c.tensors.push_back({t.name, found == own.end() ? t.tensor : found->second});
-  }
-  return c;
-}
-
 std::shared_ptr<const ExactModel> from_file(const std::string& name, uint8_t modality,
                                             const std::string& device,
                                             const std::function<Checkpoint()>& read) {
@@ -293,7 +273,7 @@ std::shared_ptr<const ExactModel> from_file(const std::string& name, uint8_t mod
                     name + " -o MODEL.mbzq --calibrate DIR` and give that to --model");
   const torch::Device where(device == "cuda" ? torch::kCUDA : torch::kCPU);
   return std::make_shared<const ExactModel>(
-      ExactModel::from_checkpoint(with_modality(file, modality)).to(where));
+      ExactModel::from_checkpoint(checkpoint_for_modality(file, modality)).to(where));
 }
 
 }  // namespace

@@ -258,7 +258,9 @@ TEST(Sample, KnownBytesAnywhereAreKept) {
   s.top_p = to_fixed(0.9, 1, "p");
   const std::vector<uint8_t> out = sample(shared_model(), r, s);
   for (size_t i = 0; i < r.bytes.size(); ++i)
-    if (r.known[i]) ASSERT_EQ(out[i], r.bytes[i]) << i;
+    if (r.known[i]) {
+      ASSERT_EQ(out[i], r.bytes[i]) << i;
+    }
   // Nothing to draw: the request comes back as it is.
   SampleRequest all = request(1, text_prompt(40), 0);
   EXPECT_EQ(sample(shared_model(), all, s), all.bytes);
