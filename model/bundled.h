@@ -1,4 +1,4 @@
-// The default model, built into the executable: model/mbz-small-1.mbzq, an exact model file
+// The default model, built into the executable: model/weights/mbz-small-1.mbzq, an exact model file
 // (model/EXACT.md) that bundled.cpp assembles into read-only data, so that mbz needs no
 // file beside it to compress, and to decompress what the default model made.
 #pragma once

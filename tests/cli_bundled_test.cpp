@@ -9,7 +9,7 @@ using namespace mbz::cli_test;
 namespace fs = std::filesystem;
 
 const fs::path kData = fs::path(MBZ_TEST_DATA_DIR) / "data";
-const fs::path kBundledFile = fs::path(MBZ_TEST_DATA_DIR).parent_path() / "model" / "mbz-small-1.mbzq";
+const fs::path kBundledFile = fs::path(MBZ_TEST_DATA_DIR).parent_path() / "model" / "weights" / "mbz-small-1.mbzq";
 
 // A grey PPM with smooth gradients: the kind of image the model predicts well.
 std::string gradient_ppm(uint32_t w, uint32_t h) {

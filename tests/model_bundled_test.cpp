@@ -1,4 +1,4 @@
-// The bundled default model (model/mbz-small-1.mbzq, built into the library): its tables for
+// The bundled default model (model/weights/mbz-small-1.mbzq, built into the library): its tables for
 // a fixed input hash to the values below on the CPU with 1 and 2 threads and batches of 1, 3
 // and 64 streams, for each modality (each has its own activation scales, model/EXACT.md).
 // CUDA must give the same values (bench/gpu/exact.sh; results in bench/results/).
