@@ -56,6 +56,7 @@ model::Corpus load_corpus(const std::vector<std::string>& dirs, uint64_t max_byt
       if (max_bytes && s.size() >= max_bytes) continue;
       const size_t take = max_bytes ? std::min<uint64_t>(flat.stream.size(), max_bytes - s.size())
                                     : flat.stream.size();
+      corpus.file_starts[static_cast<size_t>(flat.modality) & 3].push_back(s.size());
       s.insert(s.end(), flat.stream.begin(), flat.stream.begin() + take);
       ++files;
     }
@@ -116,6 +117,13 @@ CLI::App* add_train_command(CLI::App& app, TrainCommand& c) {
   cmd->add_option("--steps", c.steps, "Total optimizer steps")->required();
   cmd->add_option("--device", c.device, "cpu or cuda (default cpu)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--gpus", c.gpus,
+                  "Data-parallel over this many CUDA devices (cuda:0..N-1), --batch split "
+                  "between them (default 1)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--file-starts", c.file_starts,
+                  "Share of windows that begin at a file's first byte (default 0)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--out", c.out, "Directory for checkpoints and train.csv")->required();
   cmd->add_option("--resume", c.resume, "Continue from this checkpoint (its config wins)");
   cmd->add_option("--weights", c.weights,
@@ -165,6 +173,10 @@ int run_train(const TrainCommand& c) {
   o.warmup = c.warmup;
   o.seed = c.seed;
   o.device = c.device;
+  o.replicas = c.gpus;
+  if (c.gpus > 1 && c.device != "cuda")
+    throw Error(ErrorCode::kUsageBadArgument, "--gpus needs --device cuda");
+  o.file_start_share = c.file_starts;
   o.weights = parse_weights(c.weights);
   o.eval_every = c.eval_every;
   o.eval_windows = c.eval_windows;

@@ -15,6 +15,8 @@ struct TrainCommand {
   std::vector<std::string> valid;  // --valid DIR (repeatable): validation files
   int64_t steps = 1000;            // --steps
   std::string device = "cpu";      // --device cpu|cuda
+  int64_t gpus = 1;                // --gpus N: data-parallel over cuda:0..N-1
+  double file_starts = 0;          // --file-starts F: share of windows at a file's start
   std::string out;                 // --out DIR: checkpoints and train.csv
   std::string resume;              // --resume CKPT
   std::string weights;             // --weights text=1,image=1,audio=1,raw=0

@@ -1,14 +1,17 @@
 // The training loop: batches, AdamW, schedule, validation, checkpoints.
 #include "model/train.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <limits>
 #include <map>
 #include <random>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "codec/error.h"
@@ -109,9 +112,10 @@ struct Batch {
   torch::Tensor modality;  // [B] int64
 };
 
-// Batch `step` of the run: random windows, modalities by weight (stratified). Depends only on
-// (seed, step), so resumed runs see the same batches.
-Batch sample_batch(const TrainOptions& o, const Corpus& corpus, int64_t window, int64_t step) {
+}  // namespace
+
+std::vector<Window> batch_windows(const TrainOptions& o, const Corpus& corpus, int64_t window,
+                                  int64_t step) {
   std::seed_seq seq{uint32_t(o.seed), uint32_t(o.seed >> 32), uint32_t(step), uint32_t(step >> 32)};
   std::mt19937_64 rng(seq);
   std::array<double, 4> w{};
@@ -136,17 +140,144 @@ Batch sample_batch(const TrainOptions& o, const Corpus& corpus, int64_t window, 
     while (w[m] == 0) --m;  // rounding at the top end
     modalities.push_back(m);
   }
+  std::vector<Window> windows;
+  for (const size_t m : modalities) {
+    const uint64_t last_start = corpus.streams[m].size() - window;
+    uint64_t start = rng() % (last_start + 1);
+    if (o.file_start_share > 0 && uniform(rng) < o.file_start_share) {
+      // A file drawn uniformly among those whose window fits before the stream's end.
+      const std::vector<uint64_t>& starts = corpus.file_starts[m];
+      const auto fitting = std::upper_bound(starts.begin(), starts.end(), last_start);
+      if (fitting != starts.begin()) start = starts[rng() % uint64_t(fitting - starts.begin())];
+    }
+    windows.push_back({m, start});
+  }
+  return windows;
+}
+
+namespace {
+
+// Batch `step` of the run (batch_windows), as tensors.
+Batch sample_batch(const TrainOptions& o, const Corpus& corpus, int64_t window, int64_t step) {
+  const std::vector<Window> windows = batch_windows(o, corpus, window, step);
   torch::Tensor bytes = torch::empty({o.batch, window}, torch::kUInt8);
   torch::Tensor modality = torch::empty({o.batch}, torch::kLong);
   for (int64_t b = 0; b < o.batch; ++b) {
-    const size_t m = modalities[b];
-    const std::vector<uint8_t>& s = corpus.streams[m];
-    const uint64_t start = rng() % (s.size() - window + 1);
-    std::memcpy(bytes[b].data_ptr(), s.data() + start, window);
-    modality[b] = int64_t(m);
+    std::memcpy(bytes[b].data_ptr(), corpus.streams[windows[b].modality].data() + windows[b].start,
+                window);
+    modality[b] = int64_t(windows[b].modality);
   }
   return {bytes.to(torch::kLong), modality};
 }
+
+// One training step's forward and backward, on one model or on copies of it on several
+// devices (TrainOptions::replicas). With copies, the batch is split in order (copy i takes
+// rows [i B / N, (i + 1) B / N)), each copy's loss is weighted by its share of the rows,
+// and the gradients are flattened on their devices and summed into the first copy's in
+// the order of the copies: the same sum for a given seed and copy count. The optimizer
+// then steps the first copy alone, and broadcast() hands its parameters to the others.
+class Replicas {
+ public:
+  Replicas(Megabyte& first, torch::Device device, int64_t count) {
+    if (count < 1 || (device.is_cuda() && count > int64_t(torch::cuda::device_count())))
+      throw Error(ErrorCode::kUsageBadArgument,
+                  "train: " + std::to_string(count) + " replicas asked for, " +
+                      std::to_string(device.is_cuda() ? torch::cuda::device_count() : 0) +
+                      " CUDA devices seen");
+    models_.push_back(first);
+    devices_.push_back(device);
+    for (int64_t i = 1; i < count; ++i) {
+      const torch::Device d = device.is_cuda() ? torch::Device(torch::kCUDA, int(i)) : device;
+      Megabyte copy(first->config);
+      copy->to(d);
+      copy->train();
+      models_.push_back(copy);
+      devices_.push_back(d);
+    }
+    broadcast();
+  }
+
+  // Returns the batch's mean loss in nats; the first copy's parameters hold its gradient.
+  double step(const Batch& batch, bool autocast) {
+    const int64_t n = int64_t(models_.size()), rows = batch.bytes.size(0);
+    if (n == 1) return backward(0, batch.bytes, batch.modality, 1.0, autocast);
+    if (rows < n)
+      throw Error(ErrorCode::kUsageBadArgument,
+                  "train: --batch " + std::to_string(rows) + " is smaller than the " +
+                      std::to_string(n) + " replicas");
+    std::vector<double> losses(n);
+    std::vector<torch::Tensor> flat(n);
+    std::vector<std::exception_ptr> errors(n);
+    std::vector<std::thread> threads;
+    for (int64_t i = 0; i < n; ++i)
+      threads.emplace_back([&, i] {
+        try {
+          const int64_t begin = rows * i / n, end = rows * (i + 1) / n;
+          losses[i] = backward(i, batch.bytes.slice(0, begin, end),
+                               batch.modality.slice(0, begin, end), double(end - begin) / rows,
+                               autocast);
+          flat[i] = flat_gradient(models_[i]);
+        } catch (...) {
+          errors[i] = std::current_exception();
+        }
+      });
+    for (std::thread& t : threads) t.join();
+    for (const std::exception_ptr& e : errors)
+      if (e) std::rethrow_exception(e);
+    torch::NoGradGuard no_grad;
+    for (int64_t i = 1; i < n; ++i) flat[0].add_(flat[i].to(devices_[0]));
+    int64_t offset = 0;
+    for (torch::Tensor& p : models_[0]->parameters()) {
+      p.mutable_grad() = flat[0].narrow(0, offset, p.numel()).view_as(p);
+      offset += p.numel();
+    }
+    double loss = 0;
+    for (double l : losses) loss += l;
+    return loss;
+  }
+
+  // The first copy's parameters, copied to every other.
+  void broadcast() {
+    if (models_.size() == 1) return;
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> parts;
+    for (const torch::Tensor& p : models_[0]->parameters()) parts.push_back(p.reshape(-1));
+    const torch::Tensor flat = torch::cat(parts);
+    for (size_t i = 1; i < models_.size(); ++i) {
+      const torch::Tensor here = flat.to(devices_[i]);
+      int64_t offset = 0;
+      for (torch::Tensor& p : models_[i]->parameters()) {
+        p.copy_(here.narrow(0, offset, p.numel()).view_as(p));
+        p.mutable_grad() = torch::Tensor();
+        offset += p.numel();
+      }
+    }
+  }
+
+ private:
+  // Loss of copy i on its rows, its backward pass scaled by the rows' share of the batch.
+  double backward(int64_t i, const torch::Tensor& bytes, const torch::Tensor& modality,
+                  double share, bool autocast) {
+    torch::Tensor loss;
+    {
+      compat::CudaAutocast on(autocast);  // autocast state is per thread
+      loss = models_[i]->loss(bytes.to(devices_[i]), modality.to(devices_[i]));
+    }
+    (loss * share).backward();
+    return loss.item<double>() * share;
+  }
+
+  static torch::Tensor flat_gradient(Megabyte& model) {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> parts;
+    for (const torch::Tensor& p : model->parameters())
+      parts.push_back(p.grad().defined() ? p.grad().reshape(-1) : torch::zeros({p.numel()}, p.options()));
+    return torch::cat(parts);
+  }
+
+  std::vector<Megabyte> models_;
+  std::vector<torch::Device> devices_;
+};
 
 // Mean bits per byte on fixed windows of each modality (evenly spaced, the same every time).
 std::array<double, 4> validate(Megabyte& model, const TrainOptions& o, const Corpus& corpus,
@@ -246,6 +377,10 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
     return path;
   };
 
+  if (o.qat && o.replicas > 1)
+    throw Error(ErrorCode::kUsageBadArgument,
+                "train --qat: one device only (the activation ranges are not shared yet)");
+  Replicas replicas(model, device, o.replicas);
   const double flops_per_byte = model->config.forward_flops_per_byte(window);
   Progress p;
   p.steps = o.steps;
@@ -257,24 +392,20 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
   for (; step < o.steps; ++step) {
     const double lr = learning_rate(o, step);
     const Batch batch = sample_batch(o, train_data, window, step);
-    torch::Tensor loss;
-    {
-      compat::CudaAutocast autocast(device.is_cuda());
-      loss = model->loss(batch.bytes.to(device), batch.modality.to(device));
-    }
-    loss.backward();
+    const double loss = replicas.step(batch, device.is_cuda());
     if (o.clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
     optimizer.update(o, lr, step + 1);
     for (torch::Tensor& param : optimizer.params) param.mutable_grad() = torch::Tensor();
+    replicas.broadcast();
 
     p.step = step + 1;
     p.lr = lr;
-    p.train_bpb = loss.item<double>() / std::log(2.0);
+    p.train_bpb = loss / std::log(2.0);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     p.bytes_per_second = (p.step - first) * o.batch * window / std::max(seconds, 1e-9);
     p.flops_per_second = 3 * flops_per_byte * p.bytes_per_second;
-    p.mfu = o.peak_flops > 0 ? p.flops_per_second / o.peak_flops : 0;
+    p.mfu = o.peak_flops > 0 ? p.flops_per_second / (o.peak_flops * double(o.replicas)) : 0;
     p.seconds_left = seconds / (p.step - first) * (o.steps - p.step);
     p.evaluated = (o.eval_every > 0 && p.step % o.eval_every == 0) || p.step == o.steps;
     p.valid_bpb.fill(std::numeric_limits<double>::quiet_NaN());

@@ -18,6 +18,8 @@ namespace mbz::model {
 // raw, text, image, audio. Windows may cross file boundaries.
 struct Corpus {
   std::array<std::vector<uint8_t>, 4> streams;
+  // Where each file begins in its modality's stream, ascending (empty when unknown).
+  std::array<std::vector<uint64_t>, 4> file_starts;
   uint64_t bytes() const;
 };
 
@@ -34,6 +36,16 @@ struct TrainOptions {
   double clip = 1.0;                             // gradient norm clip; 0: off
   uint64_t seed = 1;                             // model initialisation and batch sampling
   std::string device = "cpu";                    // "cpu" or "cuda"
+  // Data parallelism: the model is copied this many times, on CUDA one copy per device
+  // (cuda:0, cuda:1, ..), on the CPU all on the CPU (tests). Each step's windows are split
+  // between the copies in order and their gradients summed on the first in a fixed order,
+  // so a run is deterministic for a given seed and count; the batch stays `batch` windows.
+  int64_t replicas = 1;
+  // The share of windows that begin at a file's first byte (a file drawn uniformly from the
+  // modality's files), the rest at a uniformly random byte. Files are scored from their
+  // first byte with nothing before them, and most files are short (the valid text split's
+  // median is 2.3 KB), so a model that never saw a file begin pays for it there.
+  double file_start_share = 0;
   std::array<double, 4> weights = {1, 1, 1, 1};  // how often each modality is sampled
   int64_t eval_every = 100;      // validation every N steps (and at the end); 0: only the end
   int64_t eval_windows = 8;      // fixed validation windows per modality
@@ -42,7 +54,7 @@ struct TrainOptions {
   std::string resume;            // a checkpoint to continue from
   bool save_optimizer = true;    // keep AdamW moments in checkpoints (3x the size)
   bool bf16_weights = false;     // store weights in bfloat16: half the size, for moving models
-  double peak_flops = 0;         // the device's peak FLOP/s, for MFU; 0: not reported
+  double peak_flops = 0;  // one device's peak FLOP/s, for MFU (of all replicas); 0: none
   double time_limit = 0;  // stop (with a checkpoint) after this many seconds; the schedule
                           // stays that of `steps`, so --resume continues it; 0: no limit
   // Quantization-aware training (model/EXACT.md): train with fake quantization on, usually
@@ -68,6 +80,18 @@ struct Progress {
   int64_t parameters = 0;
   std::string checkpoint;  // the file written at this step, if any
 };
+
+// One training window: `window` bytes of corpus.streams[modality] from `start`.
+struct Window {
+  size_t modality;
+  uint64_t start;
+};
+// The windows of batch `step` of a run, options.batch of them: modalities by weight
+// (stratified), starts uniformly random or, for options.file_start_share of them, at a
+// file's first byte. Depends only on (options.seed, step), so a resumed run sees the same
+// batches. Throws mbz::Error when no modality with weight > 0 holds a window.
+std::vector<Window> batch_windows(const TrainOptions& options, const Corpus& corpus,
+                                  int64_t window, int64_t step);
 
 // Runs training to options.steps, calling `report` after every step. Returns the last
 // checkpoint's path (with options.qat, the exact model file has its name, ending .mbzq).

@@ -3,6 +3,7 @@
 // quantization-aware fine-tuning resumes a float checkpoint and writes its exact model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -122,6 +123,70 @@ TEST(Train, ResumeGivesIdenticalSteps) {
   EXPECT_EQ(b.step, 12);
   for (size_t i = 0; i < a.tensors.size(); ++i)
     EXPECT_TRUE(torch::equal(a.tensors[i].tensor, b.tensors[i].tensor)) << a.tensors[i].name;
+}
+
+// Data parallelism on the CPU: three copies of the model, each taking a third of every
+// batch, take the steps one model takes on the whole batch (up to float rounding: the
+// gradient is summed in another order), and the same steps again on a second run.
+TEST(Train, ReplicasTakeTheStepsOfOneModel) {
+  const fs::path dir = temp_dir("replicas");
+  Corpus data;
+  data.streams[1] = word_corpus(50'000, 3);
+  TrainOptions o = tiny_options(dir / "one");
+  o.steps = 8;
+  std::vector<double> one, three, again;
+  const Checkpoint a = read_checkpoint(
+      train(o, data, {}, [&](const Progress& p) { one.push_back(p.train_bpb); }));
+  o.replicas = 3;  // 16 windows: 5, 5 and 6
+  o.out_dir = (dir / "three").string();
+  const Checkpoint b = read_checkpoint(
+      train(o, data, {}, [&](const Progress& p) { three.push_back(p.train_bpb); }));
+  o.out_dir = (dir / "again").string();
+  const Checkpoint c = read_checkpoint(
+      train(o, data, {}, [&](const Progress& p) { again.push_back(p.train_bpb); }));
+  ASSERT_EQ(one.size(), 8u);
+  ASSERT_EQ(three.size(), 8u);
+  EXPECT_EQ(three, again);
+  for (size_t i = 0; i < one.size(); ++i) EXPECT_NEAR(one[i], three[i], 1e-3) << "step " << i + 1;
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(a.tensors[i].tensor, b.tensors[i].tensor, 1e-3, 1e-4))
+        << a.tensors[i].name;
+    EXPECT_TRUE(torch::equal(b.tensors[i].tensor, c.tensors[i].tensor)) << b.tensors[i].name;
+  }
+  o.batch = 2;  // fewer windows than copies
+  EXPECT_THROW(train(o, data, {}, nullptr), Error);
+}
+
+// --file-starts: the share of windows that begin where a file does, the others anywhere;
+// a window never runs past the stream's end.
+TEST(Train, FileStartShareBeginsWindowsAtFiles) {
+  Corpus data;
+  data.streams[1] = word_corpus(100'000, 3);
+  for (uint64_t at = 0; at < 100'000; at += 1000 + at % 777) data.file_starts[1].push_back(at);
+  TrainOptions o;
+  o.weights = {0, 1, 0, 0};
+  o.batch = 50;
+  const int64_t window = 4096;
+  auto at_files = [&](double share) {
+    o.file_start_share = share;
+    int n = 0;
+    for (int64_t step = 0; step < 20; ++step)
+      for (const Window& w : batch_windows(o, data, window, step)) {
+        EXPECT_EQ(w.modality, 1u);
+        EXPECT_LE(w.start + window, data.streams[1].size());
+        n += std::binary_search(data.file_starts[1].begin(), data.file_starts[1].end(), w.start);
+      }
+    return n;  // of 1000 windows
+  };
+  EXPECT_LT(at_files(0), 50);  // by chance: about 1 in 1000
+  EXPECT_EQ(at_files(1), 1000);
+  const int half = at_files(0.5);
+  EXPECT_GT(half, 400);
+  EXPECT_LT(half, 600);
+  // No file starts recorded: every window starts anywhere, as with a share of 0.
+  data.file_starts[1].clear();
+  EXPECT_LT(at_files(1), 50);
 }
 
 // Bits per byte of `bytes` [B, T] under float logits [B, T, 256] or exact weights.
