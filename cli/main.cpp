@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
     else if (score->parsed())
       status = mbz::cli::run_score(o);
     else if (train->parsed())
-      status = mbz::cli::run_train(train_command);
+      status = mbz::cli::run_train(train_command, std::vector<std::string>(argv, argv + argc));
     else if (quantize->parsed())
       status = mbz::cli::run_quantize(quantize_command);
     else if (sample->parsed())

@@ -19,8 +19,13 @@ namespace {
 char g_temp_path[4096];
 volatile sig_atomic_t g_temp_active = 0;
 
+// A shared memory region to remove (mbz train --gpus), named as shm_open names it.
+char g_shm_path[256];
+volatile sig_atomic_t g_shm_active = 0;
+
 extern "C" void on_fatal_signal(int sig) {
   if (g_temp_active) unlink(g_temp_path);  // async-signal-safe
+  if (g_shm_active) unlink(g_shm_path);    // shm_unlink, as glibc implements it
   signal(sig, SIG_DFL);
   raise(sig);
 }
@@ -34,6 +39,14 @@ std::string io_message(const std::string& path, const char* what) {
 void install_signal_handlers() {
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, on_fatal_signal);
   signal(SIGPIPE, SIG_IGN);  // a closed pipe becomes a write error, which cleans up too
+}
+
+void remove_on_signal_shm(const std::string& name) {
+  g_shm_active = 0;
+  if (name.empty() || name.size() + 9 >= sizeof g_shm_path) return;
+  std::strcpy(g_shm_path, "/dev/shm");
+  std::strcat(g_shm_path, name.c_str());
+  g_shm_active = 1;
 }
 
 OutputFile::OutputFile(const std::string& path, bool force) : path_(path) {

@@ -16,6 +16,8 @@ namespace mbz::cli {
 
 // Installs the handlers that remove the unfinished output on a fatal signal.
 void install_signal_handlers();
+// Also removes the POSIX shared memory `name` ("/mbz-...") on a fatal signal; "" forgets it.
+void remove_on_signal_shm(const std::string& name);
 
 class OutputFile {
  public:

@@ -2,13 +2,21 @@
 // and appends one CSV row per logged step for bench/ to plot.
 #include "cli/train.h"
 
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 
+#include "cli/output_file.h"
 #include "codec/error.h"
 #include "io/transform.h"
 #include "model/exact_codec.h"
@@ -118,9 +126,11 @@ CLI::App* add_train_command(CLI::App& app, TrainCommand& c) {
   cmd->add_option("--device", c.device, "cpu or cuda (default cpu)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--gpus", c.gpus,
-                  "Data-parallel over this many CUDA devices (cuda:0..N-1), --batch split "
-                  "between them (default 1)")
-      ->check(CLI::PositiveNumber);
+                  "Data parallel: this many processes, rank r on cuda:r (on the CPU, all on the "
+                  "CPU), each step's --batch split between them (default 1)")
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--rank", c.rank)->group("")->check(CLI::Range(1, 63));
+  cmd->add_option("--collective", c.collective)->group("");
   cmd->add_option("--file-starts", c.file_starts,
                   "Share of windows that begin at a file's first byte (default 0)")
       ->check(CLI::Range(0.0, 1.0));
@@ -163,7 +173,69 @@ CLI::App* add_train_command(CLI::App& app, TrainCommand& c) {
   return cmd;
 }
 
-int run_train(const TrainCommand& c) {
+// The processes of ranks 1..N-1 of `mbz train --gpus N`: this program again, with the same
+// arguments and --rank R --collective NAME. They share this process group, so Ctrl-C
+// stops them too; their output is only errors (they are quiet and write no CSV).
+class Ranks {
+ public:
+  Ranks(int count, const std::vector<std::string>& argv, const std::string& collective) {
+    for (int r = 1; r < count; ++r) {
+      std::vector<std::string> args = argv;
+      for (const char* extra : {"--rank", "", "--collective", "", "--quiet"}) args.push_back(extra);
+      args[args.size() - 4] = std::to_string(r);
+      args[args.size() - 2] = collective;
+      std::vector<char*> pointers;
+      for (std::string& a : args) pointers.push_back(a.data());
+      pointers.push_back(nullptr);
+      pid_t pid = 0;
+      const int error = posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, pointers.data(), environ);
+      if (error != 0) {
+        stop();
+        throw Error(ErrorCode::kIoOpen,
+                    "train: cannot start rank " + std::to_string(r) + ": " + std::strerror(error));
+      }
+      pids_.push_back(pid);
+    }
+  }
+  ~Ranks() { stop(); }
+
+  // False once any of them has ended.
+  bool alive() {
+    for (pid_t& pid : pids_) {
+      int status = 0;
+      if (pid > 0 && waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        failed_ = failed_ || !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+      }
+      if (pid < 0) return false;
+    }
+    return true;
+  }
+  // Waits for all of them; throws if one failed.
+  void join() {
+    for (pid_t& pid : pids_) {
+      int status = 0;
+      if (pid > 0 && waitpid(pid, &status, 0) == pid)
+        failed_ = failed_ || !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+      pid = -1;
+    }
+    if (failed_) throw Error(ErrorCode::kIoRead, "train: a rank's process failed");
+  }
+
+ private:
+  void stop() {
+    for (pid_t& pid : pids_)
+      if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, nullptr, 0);
+        pid = -1;
+      }
+  }
+  std::vector<pid_t> pids_;
+  bool failed_ = false;
+};
+
+int run_train(const TrainCommand& c, const std::vector<std::string>& argv) {
   model::TrainOptions o;
   o.config = c.config;
   o.steps = c.steps;
@@ -173,9 +245,8 @@ int run_train(const TrainCommand& c) {
   o.warmup = c.warmup;
   o.seed = c.seed;
   o.device = c.device;
-  o.replicas = c.gpus;
-  if (c.gpus > 1 && c.device != "cuda")
-    throw Error(ErrorCode::kUsageBadArgument, "--gpus needs --device cuda");
+  o.ranks = int(c.gpus);
+  o.rank = c.rank;
   o.file_start_share = c.file_starts;
   o.weights = parse_weights(c.weights);
   o.eval_every = c.eval_every;
@@ -190,6 +261,18 @@ int run_train(const TrainCommand& c) {
   o.peak_flops = 1e12 * (c.peak_tflops > 0 ? c.peak_tflops : c.device == "cuda" ? 989.4 : 0);
   // Fail on a bad --config now, not after loading hundreds of megabytes.
   if (c.resume.empty()) model::load_config(c.config);
+  // Data parallel: this process is rank 0 and starts the others, which load their corpus
+  // while this one does.
+  std::unique_ptr<Ranks> ranks;
+  if (c.gpus > 1 && c.rank == 0) {
+    o.collective = "/mbz-train-" + std::to_string(getpid());
+    remove_on_signal_shm(o.collective);
+    ranks = std::make_unique<Ranks>(int(c.gpus), argv, o.collective);
+    o.peers_alive = [&ranks] { return ranks->alive(); };
+  } else if (c.rank > 0) {
+    o.collective = c.collective;
+    o.peers_alive = [parent = getppid()] { return getppid() == parent; };
+  }
   const model::Corpus train_data = load_corpus(c.data, c.max_bytes, c.quiet);
   const model::Corpus valid_data =
       c.valid.empty() ? model::Corpus() : load_corpus(c.valid, c.max_bytes, c.quiet);
@@ -198,7 +281,8 @@ int run_train(const TrainCommand& c) {
   fs::create_directories(c.out, ec);
   const std::string csv_path = c.csv.empty() ? (fs::path(c.out) / "train.csv").string() : c.csv;
   const bool fresh = !fs::exists(csv_path, ec) || c.resume.empty();
-  std::FILE* csv = std::fopen(csv_path.c_str(), fresh ? "w" : "a");
+  std::FILE* csv = c.rank > 0 ? std::fopen("/dev/null", "w")
+                             : std::fopen(csv_path.c_str(), fresh ? "w" : "a");
   if (!csv) throw Error(ErrorCode::kIoWrite, csv_path + ": cannot write the CSV log");
   if (fresh)
     std::fprintf(csv,
@@ -234,6 +318,9 @@ int run_train(const TrainCommand& c) {
                  p.checkpoint.empty() ? "" : "  saved ", p.checkpoint.c_str());
   });
   std::fclose(csv);
+  if (ranks) ranks->join();
+  remove_on_signal_shm("");
+  if (c.rank > 0) return 0;
   if (!c.quiet) std::fprintf(stderr, "mbz train: final checkpoint %s\n", last.c_str());
   if (!c.quiet && c.qat)
     std::fprintf(stderr, "mbz train: exact model %s\n",

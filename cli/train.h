@@ -16,6 +16,8 @@ struct TrainCommand {
   int64_t steps = 1000;            // --steps
   std::string device = "cpu";      // --device cpu|cuda
   int64_t gpus = 1;                // --gpus N: data-parallel over cuda:0..N-1
+  int rank = 0;                    // hidden --rank: set for the processes --gpus starts
+  std::string collective;          // hidden --collective NAME: their shared memory
   double file_starts = 0;          // --file-starts F: share of windows at a file's start
   std::string out;                 // --out DIR: checkpoints and train.csv
   std::string resume;              // --resume CKPT
@@ -46,7 +48,9 @@ struct QuantizeCommand {
 
 // Adds the `train` subcommand and its flags to `app`.
 CLI::App* add_train_command(CLI::App& app, TrainCommand& command);
-int run_train(const TrainCommand& command);
+// `argv`: the whole command line, with which --gpus N starts ranks 1..N-1 (adding --rank
+// and --collective).
+int run_train(const TrainCommand& command, const std::vector<std::string>& argv);
 
 // `mbz quantize CKPT -o MODEL --calibrate DIR`: the exact model file (model/EXACT.md).
 CLI::App* add_quantize_command(CLI::App& app, QuantizeCommand& command);

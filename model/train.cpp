@@ -9,13 +9,15 @@
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <random>
 #include <sstream>
-#include <thread>
 #include <vector>
 
 #include "codec/error.h"
 #include "model/checkpoint.h"
+#include "model/collective.h"
 #include "model/exact.h"
 #include "model/exact_codec.h"
 #include "model/megabyte.h"
@@ -170,113 +172,79 @@ Batch sample_batch(const TrainOptions& o, const Corpus& corpus, int64_t window, 
   return {bytes.to(torch::kLong), modality};
 }
 
-// One training step's forward and backward, on one model or on copies of it on several
-// devices (TrainOptions::replicas). With copies, the batch is split in order (copy i takes
-// rows [i B / N, (i + 1) B / N)), each copy's loss is weighted by its share of the rows,
-// and the gradients are flattened on their devices and summed into the first copy's in
-// the order of the copies: the same sum for a given seed and copy count. The optimizer
-// then steps the first copy alone, and broadcast() hands its parameters to the others.
-class Replicas {
+// One step's forward and backward on this rank's share of the batch (rows
+// [r B / N, (r + 1) B / N) on rank r of N), then, with several ranks, the gradient summed
+// over all ranks (Collective::sum) into the model's parameters. Returns the batch's mean
+// loss in nats.
+class DataParallel {
  public:
-  Replicas(Megabyte& first, torch::Device device, int64_t count) {
-    if (count < 1 || (device.is_cuda() && count > int64_t(torch::cuda::device_count())))
-      throw Error(ErrorCode::kUsageBadArgument,
-                  "train: " + std::to_string(count) + " replicas asked for, " +
-                      std::to_string(device.is_cuda() ? torch::cuda::device_count() : 0) +
-                      " CUDA devices seen");
-    models_.push_back(first);
-    devices_.push_back(device);
-    for (int64_t i = 1; i < count; ++i) {
-      const torch::Device d = device.is_cuda() ? torch::Device(torch::kCUDA, int(i)) : device;
-      Megabyte copy(first->config);
-      copy->to(d);
-      copy->train();
-      models_.push_back(copy);
-      devices_.push_back(d);
-    }
-    broadcast();
+  DataParallel(const TrainOptions& o, Megabyte& model)
+      : model_(model), rank_(o.rank), ranks_(o.ranks) {
+    if (ranks_ == 1) return;
+    collective_ = std::make_unique<Collective>(o.collective, o.rank, o.ranks,
+                                               size_t(model->parameter_count()), o.peers_alive);
+    // Rank 0's parameters on every rank (a sum of them and zeros), whatever each drew.
+    torch::NoGradGuard no_grad;
+    torch::Tensor host = flat(model_->parameters(), [](const torch::Tensor& p) { return p; });
+    if (rank_ > 0) host.zero_();
+    double unused = 0;
+    collective_->sum(host.data_ptr<float>(), &unused);
+    scatter(host.to(model_->global_start.device()),
+            [](torch::Tensor& p, const torch::Tensor& value) { p.copy_(value); });
   }
 
-  // Returns the batch's mean loss in nats; the first copy's parameters hold its gradient.
   double step(const Batch& batch, bool autocast) {
-    const int64_t n = int64_t(models_.size()), rows = batch.bytes.size(0);
-    if (n == 1) return backward(0, batch.bytes, batch.modality, 1.0, autocast);
-    if (rows < n)
-      throw Error(ErrorCode::kUsageBadArgument,
-                  "train: --batch " + std::to_string(rows) + " is smaller than the " +
-                      std::to_string(n) + " replicas");
-    std::vector<double> losses(n);
-    std::vector<torch::Tensor> flat(n);
-    std::vector<std::exception_ptr> errors(n);
-    std::vector<std::thread> threads;
-    for (int64_t i = 0; i < n; ++i)
-      threads.emplace_back([&, i] {
-        try {
-          const int64_t begin = rows * i / n, end = rows * (i + 1) / n;
-          losses[i] = backward(i, batch.bytes.slice(0, begin, end),
-                               batch.modality.slice(0, begin, end), double(end - begin) / rows,
-                               autocast);
-          flat[i] = flat_gradient(models_[i]);
-        } catch (...) {
-          errors[i] = std::current_exception();
-        }
-      });
-    for (std::thread& t : threads) t.join();
-    for (const std::exception_ptr& e : errors)
-      if (e) std::rethrow_exception(e);
-    torch::NoGradGuard no_grad;
-    for (int64_t i = 1; i < n; ++i) flat[0].add_(flat[i].to(devices_[0]));
-    int64_t offset = 0;
-    for (torch::Tensor& p : models_[0]->parameters()) {
-      p.mutable_grad() = flat[0].narrow(0, offset, p.numel()).view_as(p);
-      offset += p.numel();
-    }
-    double loss = 0;
-    for (double l : losses) loss += l;
-    return loss;
-  }
-
-  // The first copy's parameters, copied to every other.
-  void broadcast() {
-    if (models_.size() == 1) return;
-    torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> parts;
-    for (const torch::Tensor& p : models_[0]->parameters()) parts.push_back(p.reshape(-1));
-    const torch::Tensor flat = torch::cat(parts);
-    for (size_t i = 1; i < models_.size(); ++i) {
-      const torch::Tensor here = flat.to(devices_[i]);
-      int64_t offset = 0;
-      for (torch::Tensor& p : models_[i]->parameters()) {
-        p.copy_(here.narrow(0, offset, p.numel()).view_as(p));
-        p.mutable_grad() = torch::Tensor();
-        offset += p.numel();
-      }
-    }
-  }
-
- private:
-  // Loss of copy i on its rows, its backward pass scaled by the rows' share of the batch.
-  double backward(int64_t i, const torch::Tensor& bytes, const torch::Tensor& modality,
-                  double share, bool autocast) {
+    const int64_t rows = batch.bytes.size(0);
+    const int64_t begin = rows * rank_ / ranks_, end = rows * (rank_ + 1) / ranks_;
+    const double share = double(end - begin) / double(rows);
+    const torch::Device device = model_->global_start.device();
     torch::Tensor loss;
     {
-      compat::CudaAutocast on(autocast);  // autocast state is per thread
-      loss = models_[i]->loss(bytes.to(devices_[i]), modality.to(devices_[i]));
+      compat::CudaAutocast on(autocast);
+      loss = model_->loss(batch.bytes.slice(0, begin, end).to(device),
+                          batch.modality.slice(0, begin, end).to(device));
+    }
+    if (ranks_ == 1) {
+      loss.backward();
+      return loss.item<double>();
     }
     (loss * share).backward();
-    return loss.item<double>() * share;
-  }
-
-  static torch::Tensor flat_gradient(Megabyte& model) {
+    double total = loss.item<double>() * share;
     torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> parts;
-    for (const torch::Tensor& p : model->parameters())
-      parts.push_back(p.grad().defined() ? p.grad().reshape(-1) : torch::zeros({p.numel()}, p.options()));
-    return torch::cat(parts);
+    torch::Tensor host = flat(model_->parameters(), [](const torch::Tensor& p) {
+      return p.grad().defined() ? p.grad() : torch::zeros_like(p);
+    });
+    collective_->sum(host.data_ptr<float>(), &total);
+    scatter(host.to(device),
+            [](torch::Tensor& p, const torch::Tensor& value) { p.mutable_grad() = value; });
+    return total;
   }
 
-  std::vector<Megabyte> models_;
-  std::vector<torch::Device> devices_;
+  // Rank 0's decision (e.g. to stop), on every rank.
+  bool agree(bool value) { return collective_ ? collective_->agree(value) : value; }
+
+ private:
+  // get(p) of every parameter, concatenated in one float vector in this process's memory
+  // (the shared region is not pinned memory for the device: copies go through here).
+  template <class Get>
+  static torch::Tensor flat(const std::vector<torch::Tensor>& params, Get get) {
+    std::vector<torch::Tensor> parts;
+    for (const torch::Tensor& p : params) parts.push_back(get(p).reshape(-1));
+    return torch::cat(parts).to(torch::kCPU, torch::kFloat).contiguous();
+  }
+  // set(p, slice of `values` shaped as p) for every parameter, in flat()'s order.
+  template <class Set>
+  void scatter(const torch::Tensor& values, Set set) {
+    int64_t offset = 0;
+    for (torch::Tensor& p : model_->parameters()) {
+      set(p, values.narrow(0, offset, p.numel()).view_as(p));
+      offset += p.numel();
+    }
+  }
+
+  Megabyte& model_;
+  int rank_, ranks_;
+  std::unique_ptr<Collective> collective_;
 };
 
 // Mean bits per byte on fixed windows of each modality (evenly spaced, the same every time).
@@ -330,16 +298,38 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
   if (o.steps < 1 || o.batch < 1)
     throw Error(ErrorCode::kUsageBadArgument, "train: --steps and --batch must be at least 1");
   if (o.out_dir.empty()) throw Error(ErrorCode::kUsageBadArgument, "train: --out is required");
-  const torch::Device device(o.device == "cuda" ? torch::kCUDA : torch::kCPU);
+  if (o.ranks < 1 || o.rank < 0 || o.rank >= o.ranks ||
+      (o.device == "cuda" && o.ranks > int(torch::cuda::device_count())))
+    throw Error(ErrorCode::kUsageBadArgument,
+                "train: rank " + std::to_string(o.rank) + " of " + std::to_string(o.ranks) +
+                    (o.device == "cuda"
+                         ? " on " + std::to_string(torch::cuda::device_count()) + " CUDA devices"
+                         : std::string()));
+  if (o.batch < o.ranks)
+    throw Error(ErrorCode::kUsageBadArgument,
+                "train: --batch " + std::to_string(o.batch) + " is smaller than the " +
+                    std::to_string(o.ranks) + " ranks");
+  if (o.qat && o.ranks > 1)
+    throw Error(ErrorCode::kUsageBadArgument,
+                "train --qat: one device only (activation ranges are not shared between ranks)");
+  const torch::Device device = o.device == "cuda" ? torch::Device(torch::kCUDA, int8_t(o.rank))
+                                                  : torch::Device(torch::kCPU);
+  const bool lead = o.rank == 0;  // validates, reports and saves
   std::error_code ec;
   std::filesystem::create_directories(o.out_dir, ec);
   if (ec) throw Error(ErrorCode::kIoWrite, o.out_dir + ": cannot create: " + ec.message());
 
-  // Model and optimizer, fresh or from a checkpoint.
-  torch::manual_seed(o.seed);
+  // Model and optimizer, fresh or from a checkpoint. Seeding and initialisation hold a lock,
+  // so that runs in threads of one process (ranks in tests) start from the same weights.
   Checkpoint resumed;
   if (!o.resume.empty()) resumed = read_checkpoint(o.resume);
-  Megabyte model(o.resume.empty() ? load_config(o.config) : config_from_json(resumed.config_json));
+  Megabyte model = [&] {
+    static std::mutex initialising;
+    const std::lock_guard<std::mutex> lock(initialising);
+    torch::manual_seed(o.seed);
+    return Megabyte(o.resume.empty() ? load_config(o.config)
+                                     : config_from_json(resumed.config_json));
+  }();
   if (!o.resume.empty()) load_model_tensors(model, resumed.tensors);
   if (o.qat && model->config.activation != "relu2")
     throw Error(ErrorCode::kUsageBadArgument,
@@ -377,10 +367,7 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
     return path;
   };
 
-  if (o.qat && o.replicas > 1)
-    throw Error(ErrorCode::kUsageBadArgument,
-                "train --qat: one device only (the activation ranges are not shared yet)");
-  Replicas replicas(model, device, o.replicas);
+  DataParallel parallel(o, model);
   const double flops_per_byte = model->config.forward_flops_per_byte(window);
   Progress p;
   p.steps = o.steps;
@@ -388,15 +375,16 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
   std::string last;
   const auto started = std::chrono::steady_clock::now();
   const int64_t first = step;
-  if (step >= o.steps) last = save(step);
+  if (step >= o.steps && lead) last = save(step);
   for (; step < o.steps; ++step) {
     const double lr = learning_rate(o, step);
     const Batch batch = sample_batch(o, train_data, window, step);
-    const double loss = replicas.step(batch, device.is_cuda());
+    // Every rank takes the same optimizer step from the same summed gradient, so their
+    // parameters stay equal without being sent.
+    const double loss = parallel.step(batch, device.is_cuda());
     if (o.clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
     optimizer.update(o, lr, step + 1);
     for (torch::Tensor& param : optimizer.params) param.mutable_grad() = torch::Tensor();
-    replicas.broadcast();
 
     p.step = step + 1;
     p.lr = lr;
@@ -405,24 +393,24 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     p.bytes_per_second = (p.step - first) * o.batch * window / std::max(seconds, 1e-9);
     p.flops_per_second = 3 * flops_per_byte * p.bytes_per_second;
-    p.mfu = o.peak_flops > 0 ? p.flops_per_second / (o.peak_flops * double(o.replicas)) : 0;
+    p.mfu = o.peak_flops > 0 ? p.flops_per_second / (o.peak_flops * double(o.ranks)) : 0;
     p.seconds_left = seconds / (p.step - first) * (o.steps - p.step);
     p.evaluated = (o.eval_every > 0 && p.step % o.eval_every == 0) || p.step == o.steps;
     p.valid_bpb.fill(std::numeric_limits<double>::quiet_NaN());
-    if (p.evaluated && valid_data.bytes() > 0)
+    if (p.evaluated && valid_data.bytes() > 0 && lead)
       p.valid_bpb = validate(model, o, valid_data, window, device);
     p.checkpoint.clear();
-    const bool out_of_time = o.time_limit > 0 && seconds >= o.time_limit;
-    if ((o.checkpoint_every > 0 && p.step % o.checkpoint_every == 0) || p.step == o.steps ||
-        out_of_time)
+    const bool out_of_time = parallel.agree(o.time_limit > 0 && seconds >= o.time_limit);
+    if (lead && ((o.checkpoint_every > 0 && p.step % o.checkpoint_every == 0) ||
+                 p.step == o.steps || out_of_time))
       p.checkpoint = last = save(p.step);
-    if (report) report(p);
+    if (report && lead) report(p);
     if (out_of_time) break;
   }
   // The exact model file of the last checkpoint, with the activation ranges the network
   // trained against (one set for every modality), or, if no step ran, calibrated as
   // `mbz quantize` calibrates.
-  if (o.qat) {
+  if (o.qat && lead) {
     const std::string exact_file = std::filesystem::path(last).replace_extension(".mbzq").string();
     if (model->global->norm_range.defined())
       write_checkpoint(exact_file, ExactModel::quantize_trained(model).to_checkpoint());

@@ -36,11 +36,16 @@ struct TrainOptions {
   double clip = 1.0;                             // gradient norm clip; 0: off
   uint64_t seed = 1;                             // model initialisation and batch sampling
   std::string device = "cpu";                    // "cpu" or "cuda"
-  // Data parallelism: the model is copied this many times, on CUDA one copy per device
-  // (cuda:0, cuda:1, ..), on the CPU all on the CPU (tests). Each step's windows are split
-  // between the copies in order and their gradients summed on the first in a fixed order,
-  // so a run is deterministic for a given seed and count; the batch stays `batch` windows.
-  int64_t replicas = 1;
+  // Data parallelism over processes (model/collective.h): this process is rank `rank` of
+  // `ranks`, summing gradients with the others in the shared memory named `collective`
+  // (rank 0 creates it; `mbz train --gpus N` starts ranks 1..N-1). On CUDA rank r trains on
+  // cuda:r. Each step's windows are split between the ranks in order and the sum does not
+  // depend on timing, so a run is deterministic for a given seed and rank count. Only rank
+  // 0 validates, reports and writes checkpoints. `peers_alive` (optional) says whether the
+  // other ranks' processes still run, so that a crashed rank ends the run.
+  int ranks = 1, rank = 0;
+  std::string collective;
+  std::function<bool()> peers_alive;
   // The share of windows that begin at a file's first byte (a file drawn uniformly from the
   // modality's files), the rest at a uniformly random byte. Files are scored from their
   // first byte with nothing before them, and most files are short (the valid text split's

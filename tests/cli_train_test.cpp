@@ -43,6 +43,34 @@ TEST_F(CliTest, TrainWritesCheckpointsThatResumeAndScore) {
   EXPECT_EQ(bad.err.find("files:"), std::string::npos) << bad.err;
 }
 
+// --gpus N starts N - 1 more processes of mbz (on the CPU here, all on the CPU) that each
+// take a share of every batch: the run takes the steps of one process (up to the float
+// rounding of the summed gradient), writes one CSV and one set of checkpoints, and leaves
+// no process or shared memory behind.
+TEST_F(CliTest, TrainGpusSplitsEachBatchBetweenProcesses) {
+  fs::create_directories(at("data"));
+  for (int i = 0; i < 2; ++i) put("data/f" + std::to_string(i) + ".txt", text_bytes(20000, 60 + i));
+  const std::string common = "train -q --config tiny --data data --steps 12 --batch 6 --log-every 4 ";
+  const Result one = mbz(common + "--out one");
+  ASSERT_EQ(one.code(), 0) << one;
+  const Result two = mbz(common + "--gpus 2 --out two");
+  ASSERT_EQ(two.code(), 0) << two;
+  const std::vector<std::string> a = lines_of(get("one/train.csv")), b = lines_of(get("two/train.csv"));
+  ASSERT_EQ(a.size(), 4u);  // header, steps 4, 8, 12
+  ASSERT_EQ(b.size(), 4u);
+  for (size_t i = 1; i < a.size(); ++i) {
+    const double la = std::stod(a[i].substr(a[i].find(',', a[i].find(',') + 1) + 1));
+    const double lb = std::stod(b[i].substr(b[i].find(',', b[i].find(',') + 1) + 1));
+    EXPECT_NEAR(la, lb, 1e-3) << a[i] << " / " << b[i];
+  }
+  EXPECT_TRUE(fs::exists(at("two/step-00000012.mbzm")));
+  EXPECT_FALSE(fs::exists(at("two/step-00000012.mbzm.000")));
+
+  const Result bad = mbz("train -q --config tiny --data data --steps 2 --batch 2 --gpus 3 --out three");
+  EXPECT_EQ(bad.code(), 6) << bad;  // usage
+  EXPECT_NE(bad.err.find("--batch 2 is smaller than the 3 ranks"), std::string::npos) << bad.err;
+}
+
 TEST_F(CliTest, QuantizedModelCompressesAndDecompressesExactly) {
   fs::create_directories(at("data"));
   for (int i = 0; i < 2; ++i) put("data/f" + std::to_string(i) + ".txt", text_bytes(6000, 50 + i));

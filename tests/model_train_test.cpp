@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include "codec/error.h"
 #include "model/checkpoint.h"
@@ -125,37 +126,70 @@ TEST(Train, ResumeGivesIdenticalSteps) {
     EXPECT_TRUE(torch::equal(a.tensors[i].tensor, b.tensors[i].tensor)) << a.tensors[i].name;
 }
 
-// Data parallelism on the CPU: three copies of the model, each taking a third of every
-// batch, take the steps one model takes on the whole batch (up to float rounding: the
-// gradient is summed in another order), and the same steps again on a second run.
-TEST(Train, ReplicasTakeTheStepsOfOneModel) {
-  const fs::path dir = temp_dir("replicas");
+// Data parallelism on the CPU: three ranks (here threads of one process; mbz train
+// --gpus starts processes), each taking a third of every batch, take the steps one model
+// takes on the whole batch (up to float rounding: the gradient is summed in another
+// order), and exactly the same steps again on a second run.
+std::vector<double> train_ranks(TrainOptions o, const Corpus& data, int ranks,
+                                const std::string& collective) {
+  o.ranks = ranks;
+  o.collective = collective;
+  std::vector<double> losses;
+  std::vector<std::thread> others;
+  std::vector<std::string> errors(ranks);
+  for (int r = 1; r < ranks; ++r)
+    others.emplace_back([&, r] {
+      TrainOptions mine = o;
+      mine.rank = r;
+      try {
+        train(mine, data, {}, [&](const Progress&) { errors[r] = "rank > 0 reported"; });
+      } catch (const std::exception& e) {
+        errors[r] = e.what();
+      }
+    });
+  try {
+    train(o, data, {}, [&](const Progress& p) { losses.push_back(p.train_bpb); });
+  } catch (const std::exception& e) {
+    errors[0] = e.what();
+  }
+  for (std::thread& t : others) t.join();
+  for (int r = 0; r < ranks; ++r) EXPECT_EQ(errors[r], "") << "rank " << r;
+  return losses;
+}
+
+TEST(Train, RanksTakeTheStepsOfOneModel) {
+  const fs::path dir = temp_dir("ranks");
   Corpus data;
   data.streams[1] = word_corpus(50'000, 3);
   TrainOptions o = tiny_options(dir / "one");
   o.steps = 8;
-  std::vector<double> one, three, again;
-  const Checkpoint a = read_checkpoint(
-      train(o, data, {}, [&](const Progress& p) { one.push_back(p.train_bpb); }));
-  o.replicas = 3;  // 16 windows: 5, 5 and 6
+  const std::vector<double> one = train_ranks(o, data, 1, "");
   o.out_dir = (dir / "three").string();
-  const Checkpoint b = read_checkpoint(
-      train(o, data, {}, [&](const Progress& p) { three.push_back(p.train_bpb); }));
+  const std::vector<double> three = train_ranks(o, data, 3, "/mbz-test-ranks-a");  // 5, 5, 6
   o.out_dir = (dir / "again").string();
-  const Checkpoint c = read_checkpoint(
-      train(o, data, {}, [&](const Progress& p) { again.push_back(p.train_bpb); }));
+  const std::vector<double> again = train_ranks(o, data, 3, "/mbz-test-ranks-b");
   ASSERT_EQ(one.size(), 8u);
   ASSERT_EQ(three.size(), 8u);
   EXPECT_EQ(three, again);
   for (size_t i = 0; i < one.size(); ++i) EXPECT_NEAR(one[i], three[i], 1e-3) << "step " << i + 1;
+  const std::string last = "step-00000008.mbzm";
+  const Checkpoint a = read_checkpoint((dir / "one" / last).string());
+  const Checkpoint b = read_checkpoint((dir / "three" / last).string());
+  const Checkpoint c = read_checkpoint((dir / "again" / last).string());
   ASSERT_EQ(a.tensors.size(), b.tensors.size());
   for (size_t i = 0; i < a.tensors.size(); ++i) {
     EXPECT_TRUE(torch::allclose(a.tensors[i].tensor, b.tensors[i].tensor, 1e-3, 1e-4))
         << a.tensors[i].name;
     EXPECT_TRUE(torch::equal(b.tensors[i].tensor, c.tensors[i].tensor)) << b.tensors[i].name;
   }
-  o.batch = 2;  // fewer windows than copies
-  EXPECT_THROW(train(o, data, {}, nullptr), Error);
+  o.batch = 2;  // fewer windows than ranks
+  o.ranks = 3;
+  try {
+    train(o, data, {}, nullptr);
+    ADD_FAILURE() << "3 ranks trained on batches of 2";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("smaller than the 3 ranks"), std::string::npos) << e.what();
+  }
 }
 
 // --file-starts: the share of windows that begin where a file does, the others anywhere;
