@@ -10,7 +10,8 @@ as one process for all files of a set (start-up once), compress then decompress,
 whole; a classic tool runs once per file, and its seconds are summed.
 
   bench/splits.py [--mbz build/mbz] [--mbz-set "LABEL=ARGS" ...] [--mbz-args "..."]
-                  [--every N] [--tools] [--json OUT.json] [--host-note TEXT]
+                  [--every N] [--min-bytes B] [--tools] [--json OUT.json] [--host-note TEXT]
+                  [--paq8px PATH [--paq8px-level -8] [--paq8px-check-every N]]
                   text|image|audio DIR [MODALITY DIR ...]
 
 --mbz-set LABEL=ARGS runs mbz once more per setting, in the same run on the same files
@@ -23,7 +24,8 @@ The binary is copied aside at start, so a rebuild during the run changes nothing
 
 Units: text bits per byte; images bits per subpixel (width x height x 3 bytes of RGB);
 audio bits per byte of 16-bit PCM. Speeds: MB/s of those raw bytes, whole processes.
---every N takes every Nth file (sorted by path) of a large split. --tools also runs the
+--every N takes every Nth file (sorted by path) of a large split; --min-bytes B first drops
+the files smaller than B bytes as stored (PNG, FLAC or text). --tools also runs the
 classic tools of the modality (text: zstd -19, xz -9e, zpaq -m5; images: cwebp -lossless
 -z 9, cjxl -d 0 -e 7; audio: flac -8, wavpack -hh) on the same files.
 
@@ -31,6 +33,13 @@ stdout: a Markdown table, one row per set and coder. --json OUT writes the same 
 the host (CPU model from /proc/cpuinfo, nproc, memory, OS), the load average before and
 after each row and the whole run, the mbz binary's version and hash, and the command line;
 bench/plot_tradeoff.py draws it.
+
+--paq8px PATH also runs paq8px (built by yourself from github.com/hxim/paq8px; measured
+only, see bench/paq8px.sh) at --paq8px-level (default -8, no flags) on the same staged
+files, one process per file like the classic tools, so every file pays paq8px's start-up
+(about 3 to 7 s at -8 on the 2-core machine: it fills 2.4 GB of tables). paq8px decompresses as slowly as
+it compresses: --paq8px-check-every N decompresses and checks only files 0, N, 2N, ... of
+each set, and its decompression speed is then measured on those files alone.
 """
 import argparse
 import hashlib
@@ -56,7 +65,7 @@ TOOLS = {
                "dwebp -quiet {dst} -ppm -o {out}", ".webp"),
               ("cjxl -d 0 -e 7", "cjxl -d 0 -e 7 --quiet {src} {dst} 2>/dev/null",
                "djxl --quiet {dst} {out} 2>/dev/null", ".jxl")],
-    "audio": [("flac -8", "flac -8 -s -f {src} -o {dst}", "flac -d -s -f {dst} -o {out}", ".flac"),
+    "audio": [("flac -8", "flac -8 --no-padding --no-seektable -s -f {src} -o {dst}", "flac -d -s -f {dst} -o {out}", ".flac"),
               ("wavpack -hh", "wavpack -hh -q -y {src} -o {dst}", "wvunpack -q -y {dst} -o {out}",
                ".wv")],
 }
@@ -64,11 +73,11 @@ EXT = {"text": "", "image": ".ppm", "audio": ".wav"}
 UNIT = {"text": "byte", "image": "subpixel", "audio": "byte of 16-bit PCM"}
 
 
-def files_of(root, every):
+def files_of(root, every, min_bytes=0):
     out = []
     for d, _, names in sorted(os.walk(root)):
         out += [os.path.join(d, n) for n in sorted(names)]
-    return out[::every]
+    return [f for f in out if os.path.getsize(f) >= min_bytes][::every]
 
 
 def stage(modality, src, dst):
@@ -227,20 +236,65 @@ def tool_rows(modality, root, files, raw, staged, work):
                      t_c, t_d, load_before)
 
 
+def run_quiet(argv):
+    """Runs argv with its output (paq8px's progress) kept, shown only when it fails."""
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if r.returncode:
+        sys.stderr.write(r.stdout.decode(errors="replace")[-2000:])
+        sys.exit("splits.py: %s exited with %d" % (shlex.join(argv), r.returncode))
+
+
+def paq8px_rows(modality, root, files, raws, staged, work, opts):
+    """paq8px on every staged file, one process each; decompressed and checked on every
+    opts.paq8px_check_every-th file, whose seconds and raw bytes give the decompression
+    speed."""
+    level, load_before = opts.paq8px_level, load()
+    dst, out = os.path.join(work, "paq8px.paq"), os.path.join(work, "restored" + EXT[modality])
+    total, t_c, t_d, raw_d, checked = 0, 0.0, 0.0, 0, 0
+    for i, s in enumerate(staged):
+        for p in (dst, out):
+            if os.path.exists(p):
+                os.remove(p)
+        start = time.monotonic()
+        run_quiet([opts.paq8px_copy, level, s, dst])
+        t_c += time.monotonic() - start
+        total += os.path.getsize(dst)
+        if i % opts.paq8px_check_every:
+            continue
+        start = time.monotonic()
+        run_quiet([opts.paq8px_copy, "-d", dst, out])
+        t_d += time.monotonic() - start
+        if not same_bytes(s, out):
+            sys.exit("splits.py: paq8px did not round-trip %s (from %s)" % (s, files[i]))
+        raw_d += raws[i]
+        checked += 1
+    row = row_of(modality, root, "paq8px " + level, "paq8px",
+                 "paq8px %s SRC DST ; paq8px -d DST OUT" % level, len(files), sum(raws), total,
+                 t_c, t_d, load_before)
+    row.update({"decompress_mb_s": raw_d / t_d / 1e6, "decompress_s": t_d,
+                "decompress_raw_bytes": raw_d,
+                "round_trip": "checked on %d of %d files (every %d)" % (
+                    checked, len(files), opts.paq8px_check_every)})
+    yield row
+
+
 def one_set(modality, root, opts, settings):
-    files = files_of(root, opts.every)
+    files = files_of(root, opts.every, opts.min_bytes)
     if not files:
         sys.exit("splits.py: no files under %s" % root)
     work = tempfile.mkdtemp(prefix="mbz-splits-")
     try:
-        staged, raw = [], 0
+        staged, raws = [], []
         for i, f in enumerate(files):
             s = os.path.join(work, "%05d%s" % (i, EXT[modality]))
-            raw += stage(modality, f, s)
+            raws.append(stage(modality, f, s))
             staged.append(s)
+        raw = sum(raws)
         yield from mbz_rows(modality, root, files, raw, staged, opts, settings)
         if opts.tools:
             yield from tool_rows(modality, root, files, raw, staged, work)
+        if opts.paq8px:
+            yield from paq8px_rows(modality, root, files, raws, staged, work, opts)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -263,6 +317,16 @@ def mbz_settings(opts):
     return ok, skipped
 
 
+def paq8px_info(opts):
+    """paq8px's version line (from its usage text), hash, and the level measured."""
+    usage = subprocess.run([opts.paq8px_copy], capture_output=True, text=True)
+    lines = (usage.stdout + usage.stderr).splitlines()
+    with open(opts.paq8px_copy, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    return {"path": opts.paq8px, "version": lines[0] if lines else "", "sha256": digest,
+            "level": opts.paq8px_level, "check_every": opts.paq8px_check_every}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -271,9 +335,15 @@ def main():
                     help="an mbz setting to measure (repeatable)")
     ap.add_argument("--mbz-args", default="", help="extra arguments for every mbz setting")
     ap.add_argument("--every", type=int, default=1)
+    ap.add_argument("--min-bytes", type=int, default=0, metavar="B",
+                    help="only files of at least B bytes as stored (before --every)")
     ap.add_argument("--tools", action="store_true")
     ap.add_argument("--json", metavar="OUT", help="write every row, the host and the load here")
     ap.add_argument("--host-note", default="", help="words on the machine, for the figures")
+    ap.add_argument("--paq8px", metavar="PATH", help="also run this paq8px binary")
+    ap.add_argument("--paq8px-level", default="-8", help="paq8px's level and flags (-8)")
+    ap.add_argument("--paq8px-check-every", type=int, default=1, metavar="N",
+                    help="decompress and check every Nth file only (1: all)")
     ap.add_argument("sets", nargs="+", metavar="MODALITY DIR")
     opts = ap.parse_args()
     if len(opts.sets) % 2:
@@ -290,6 +360,9 @@ def main():
         opts.mbz_copy = os.path.join(keep_dir, "mbz")
         shutil.copy2(opts.mbz, opts.mbz_copy)
         settings, skipped = mbz_settings(opts)
+        if opts.paq8px:
+            opts.paq8px_copy = os.path.join(keep_dir, "paq8px")
+            shutil.copy2(opts.paq8px, opts.paq8px_copy)
         version = subprocess.run([opts.mbz_copy, "--version"], capture_output=True,
                                  text=True).stdout.splitlines()
         with open(opts.mbz_copy, "rb") as f:
@@ -302,7 +375,8 @@ def main():
                           "compress_help": subprocess.run(
                               [opts.mbz_copy, "compress", "--help"], capture_output=True,
                               text=True).stdout.replace(opts.mbz_copy, "mbz")},
-                  "every": opts.every, "load_before": load(), "rows": [],
+                  "paq8px": paq8px_info(opts) if opts.paq8px else None,
+                  "every": opts.every, "min_bytes": opts.min_bytes, "load_before": load(), "rows": [],
                   "skipped": skipped}
         print("| set | tool | files | raw bytes | bytes | ratio | bits/unit | MB/s c / d |")
         print("|---|---|---|---|---|---|---|---|")
