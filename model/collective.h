@@ -34,9 +34,13 @@ class Collective {
   int rank() const { return rank_; }
   int world() const { return world_; }
 
-  // Replaces `values` (floats() of them) and `scalar` by their sums over all ranks, added
-  // in rank order. Blocks until every rank has called it.
-  void sum(float* values, double* scalar);
+  // This rank's floats() values for the next sum(), to be written in place (a device can
+  // copy straight into it).
+  float* input() const { return slot(rank_); }
+  // Every rank's input() summed, added in rank order: floats() values, valid until this
+  // rank calls sum() again; `scalar` becomes the sum of the ranks' scalars. Blocks until
+  // every rank has called it.
+  const float* sum(double* scalar);
   // Rank 0's `value`, on every rank (the others' arguments are ignored).
   bool agree(bool value);
   // Tells the other ranks that this one failed: their waits throw instead of hanging.

@@ -185,11 +185,13 @@ class DataParallel {
                                                size_t(model->parameter_count()), o.peers_alive);
     // Rank 0's parameters on every rank (a sum of them and zeros), whatever each drew.
     torch::NoGradGuard no_grad;
-    torch::Tensor host = flat(model_->parameters(), [](const torch::Tensor& p) { return p; });
-    if (rank_ > 0) host.zero_();
+    torch::Tensor input = shared(collective_->input());
+    if (rank_ == 0)
+      input.copy_(flat(model_->parameters(), [](const torch::Tensor& p) { return p; }));
+    else
+      input.zero_();
     double unused = 0;
-    collective_->sum(host.data_ptr<float>(), &unused);
-    scatter(host.to(model_->global_start.device()),
+    scatter(shared(collective_->sum(&unused)).to(model_->global_start.device()),
             [](torch::Tensor& p, const torch::Tensor& value) { p.copy_(value); });
   }
 
@@ -211,11 +213,11 @@ class DataParallel {
     (loss * share).backward();
     double total = loss.item<double>() * share;
     torch::NoGradGuard no_grad;
-    torch::Tensor host = flat(model_->parameters(), [](const torch::Tensor& p) {
+    shared(collective_->input()).copy_(flat(model_->parameters(), [](const torch::Tensor& p) {
       return p.grad().defined() ? p.grad() : torch::zeros_like(p);
-    });
-    collective_->sum(host.data_ptr<float>(), &total);
-    scatter(host.to(device),
+    }));
+    // A copy also on the CPU: the shared sum is every rank's, and clipping scales in place.
+    scatter(shared(collective_->sum(&total)).to(device, torch::kFloat, false, true),
             [](torch::Tensor& p, const torch::Tensor& value) { p.mutable_grad() = value; });
     return total;
   }
@@ -224,13 +226,18 @@ class DataParallel {
   bool agree(bool value) { return collective_ ? collective_->agree(value) : value; }
 
  private:
-  // get(p) of every parameter, concatenated in one float vector in this process's memory
-  // (the shared region is not pinned memory for the device: copies go through here).
+  // get(p) of every parameter, concatenated in one float vector on the model's device.
   template <class Get>
   static torch::Tensor flat(const std::vector<torch::Tensor>& params, Get get) {
     std::vector<torch::Tensor> parts;
-    for (const torch::Tensor& p : params) parts.push_back(get(p).reshape(-1));
-    return torch::cat(parts).to(torch::kCPU, torch::kFloat).contiguous();
+    for (const torch::Tensor& p : params) parts.push_back(get(p).reshape(-1).to(torch::kFloat));
+    return torch::cat(parts);
+  }
+  // A vector of the shared region (Collective::floats() values) as a CPU tensor; devices
+  // copy to and from it directly.
+  torch::Tensor shared(const float* values) const {
+    return torch::from_blob(const_cast<float*>(values), {int64_t(collective_->floats())},
+                            torch::kFloat);
   }
   // set(p, slice of `values` shaped as p) for every parameter, in flat()'s order.
   template <class Set>
