@@ -61,6 +61,7 @@ ArchiveWriter::ArchiveWriter(Writer& out, const Header& header, const ModelFacto
                                                   " but the coder was given " +
                                                   model.identity().name);
   header_.version = kFormatVersion;
+  header_.cm_revision = std::min(header_.cm_revision, cm_revision_needed(header_));
   options_.threads = std::max(1u, options_.threads);
   const std::vector<uint8_t> bytes = serialize_header(header_);
   workers_ = std::make_unique<Workers>(Workers{model, header_.lanes, header_.modality, {}});
@@ -95,7 +96,7 @@ void ArchiveWriter::code_segment(unsigned thread, std::span<const uint8_t> raw, 
       method = ChunkMethod::kZstd;
     }
   }
-  const SegmentSetup setup = segment_setup(header_);
+  const SegmentSetup setup = segment_setup(header_, index);
   const SegmentMethods methods{options_.try_model, options_.try_cm, options_.try_hybrid};
   BatchByteModel* model = methods.model || methods.hybrid ? &workers_->model(thread) : nullptr;
   if (methods.model || methods.cm || methods.hybrid) {
@@ -192,7 +193,6 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
     }
     return *models[t];
   };
-  const SegmentSetup setup = segment_setup(header_);
 
   StreamHash hash;
   uint64_t index = 0, stream_bytes = 0;
@@ -270,7 +270,7 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
           case ChunkMethod::kHybrid: {
             const ChunkMethod method = info[k].header.method;
             try {
-              decode_segment(method, payload[k], raw[k], setup,
+              decode_segment(method, payload[k], raw[k], segment_setup(header_, index + k),
                              method == ChunkMethod::kCm ? nullptr : &model_of(t));
             } catch (const Error& e) {
               if (e.band() != ErrorBand::kCorrupt) throw;

@@ -49,7 +49,8 @@ struct MethodStats {
 
 class ArchiveWriter {
  public:
-  // Writes the header at once (always format version 2, whatever header.version says).
+  // Writes the header at once (always format version 2, whatever header.version says; the
+  // context mixer revision lowered to cm_revision_needed() when that is older).
   // `model` must match header.model and outlive the writer.
   ArchiveWriter(Writer& out, const Header& header, const ModelFactory& model,
                 EncodeOptions options);

@@ -67,9 +67,9 @@ void check_segment_fields(uint32_t lanes, int revision, int context_bits, int ma
   if (lanes < 1 || lanes > kMaxLanes)
     fail("lane count must be 1 to " + std::to_string(kMaxLanes) + ", found " +
          std::to_string(lanes));
-  if (revision != kCmRevision)
-    fail("context mixer revision " + std::to_string(revision) + " is unknown (this mbz has " +
-         std::to_string(kCmRevision) + ")");
+  if (revision < kOldestCmRevision || revision > kCmRevision)
+    fail("context mixer revision " + std::to_string(revision) + " is unknown (this mbz reads " +
+         std::to_string(kOldestCmRevision) + " to " + std::to_string(kCmRevision) + ")");
   if (context_bits < kMinCmContextBits || context_bits > kMaxCmContextBits ||
       match_bits < kMinCmMatchBits || match_bits > kMaxCmMatchBits)
     fail("context mixer table sizes " + std::to_string(context_bits) + "/" +

@@ -29,7 +29,10 @@ inline constexpr size_t kTrailerSize = 24;
 // Version 2's segment coding (FORMAT.md, "Lanes"): at most this many lanes, the context
 // mixer's revision and the bounds on its table sizes that a header may ask for.
 inline constexpr uint32_t kMaxLanes = 4096;
-inline constexpr uint8_t kCmRevision = 1;
+// Revision 2 adds the image and audio models (codec/cm/layout.h) and codes everything
+// else exactly as revision 1; a reader reads both.
+inline constexpr uint8_t kCmRevision = 2;
+inline constexpr uint8_t kOldestCmRevision = 1;
 inline constexpr int kMinCmContextBits = 8, kMaxCmContextBits = 28;
 inline constexpr int kMinCmMatchBits = 4, kMaxCmMatchBits = 28;
 
@@ -51,6 +54,8 @@ struct Header {
   // and maximum table sizes (codec/cm/predictor.h: Config). A version 1 archive reads as
   // one lane, which is what its model chunks are.
   uint32_t lanes = 1;
+  // The writer writes the oldest revision that codes the archive's stream as this one
+  // would (codec/segment_coder.h: cm_revision_needed), at most this.
   uint8_t cm_revision = kCmRevision;
   uint8_t cm_context_bits = 24;
   uint8_t cm_match_bits = 22;

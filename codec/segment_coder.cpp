@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "codec/cm/cm_codec.h"
+#include "codec/endian.h"
 #include "codec/error.h"
 #include "codec/lanes.h"
 #include "codec/range_coder.h"
@@ -75,10 +76,43 @@ class Pace {
   size_t size_, give_up_, step_, next_;
 };
 
+// The layout whatever the revision: what revision 2 codes with.
+cm::Layout layout_of(const Header& header) {
+  cm::Layout layout;
+  const std::vector<uint8_t>& p = header.params;
+  // io/TRANSFORMS.md: kind, version 1, then the kind's fields.
+  if (p.size() < 2 || p[1] != 1) return {};
+  const uint8_t kind = p[0];
+  constexpr uint8_t kImage = 2, kAudio = 3;  // the header's modality byte
+  if (header.modality == kImage && (kind == 1 || kind == 2) && p.size() >= 16) {
+    layout.kind = cm::Layout::Kind::kImage;
+    layout.tile = p[3];
+    layout.width = le32(&p[4]);
+    layout.height = le32(&p[8]);
+    const bool constant_alpha = (p[13] & 4) != 0;  // not in the stream
+    layout.channels = p[12] - (constant_alpha && p[12] > 0 ? 1 : 0);
+  } else if (header.modality == kAudio && (kind == 3 || kind == 4) && p.size() >= 18) {
+    layout.kind = cm::Layout::Kind::kAudio;
+    layout.channels = le16(&p[4]);
+  }
+  return layout.valid() ? layout : cm::Layout{};
+}
+
 }  // namespace
 
-SegmentSetup segment_setup(const Header& header) {
-  return {header.lanes, cm::Config{header.cm_context_bits, header.cm_match_bits}};
+cm::Layout stream_layout(const Header& header) {
+  return header.cm_revision >= 2 ? layout_of(header) : cm::Layout{};
+}
+
+uint8_t cm_revision_needed(const Header& header) {
+  return layout_of(header).kind == cm::Layout::Kind::kBytes ? 1 : kCmRevision;
+}
+
+SegmentSetup segment_setup(const Header& header, uint64_t index) {
+  SegmentSetup setup{header.lanes, cm::Config{header.cm_context_bits, header.cm_match_bits, {}}};
+  setup.cm.layout = stream_layout(header);
+  setup.cm.layout.offset = index * header.chunk_size();
+  return setup;
 }
 
 SegmentPayloads encode_segment(std::span<const uint8_t> raw, const SegmentSetup& setup,

@@ -23,12 +23,25 @@
 
 namespace mbz {
 
-// What a version 2 header fixes for every segment's coding.
+// What a version 2 header fixes for a segment's coding.
 struct SegmentSetup {
   uint32_t lanes = 1;
   cm::Config cm;  // the largest tables; a segment gets cm::config_for(its size, cm)
 };
-SegmentSetup segment_setup(const Header& header);
+// The setup of segment `index` (its layout's offset is the segment's in the stream).
+SegmentSetup segment_setup(const Header& header, uint64_t index = 0);
+
+// How the stream is laid out, from the header's modality and transform parameters
+// (io/TRANSFORMS.md: an image's width, height, channels less a constant alpha, and tile;
+// an audio stream's channels), for the context mixer of revision 2 on; kBytes for raw and
+// text, for parameters it does not know, and before revision 2. Never throws: io/ checks
+// the parameters, and encoder and decoder read the same header alike.
+cm::Layout stream_layout(const Header& header);
+
+// The oldest context mixer revision that codes `header`'s stream as the newest does: 1
+// unless the stream has an image or audio layout. The writer writes it, so that archives
+// of text and raw bytes stay readable by builds that know revision 1 only.
+uint8_t cm_revision_needed(const Header& header);
 
 // Which of the methods that predict a pass codes.
 struct SegmentMethods {

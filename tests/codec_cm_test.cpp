@@ -29,7 +29,7 @@ namespace mbz::cm {
 namespace {
 
 // 1 MiB of counters, 16 KiB of match positions.
-const Config kSmall{18, 12};
+const Config kSmall{18, 12, {}};
 
 std::vector<uint8_t> bytes_of(const std::string& s) {
   return {s.begin(), s.end()};
@@ -224,7 +224,8 @@ TEST(CmBinaryCoder, RoundTripsAnyProbabilities) {
 }
 
 TEST(CmPredictor, RefusesConfigOutOfRange) {
-  for (const Config& bad : {Config{7, 12}, Config{18, 3}, Config{35, 12}, Config{18, 31}}) {
+  for (const Config& bad :
+       {Config{7, 12, {}}, Config{18, 3, {}}, Config{35, 12, {}}, Config{18, 31, {}}}) {
     try {
       Predictor predictor(bad, Lanes(10, 1));
       FAIL() << "accepted a bad config";

@@ -29,7 +29,7 @@ constexpr int kHybrid = static_cast<int>(ChunkMethod::kHybrid);
 
 // Small tables, so that many segments stay fast.
 SegmentSetup small_setup(uint32_t lanes) {
-  return {lanes, cm::Config{16, 10}};
+  return {lanes, cm::Config{16, 10, {}}};
 }
 
 std::vector<uint8_t> cycle_of_all_values(size_t n) {
@@ -249,7 +249,7 @@ TEST(Segment, HeaderFieldsAreChecked) {
     const char* message;
   };
   for (const Case& c : {Case{fields, 0, "lane count must be 1 to 4096, found 0 at offset 46"},
-                        Case{fields + 2, 2, "context mixer revision 2 is unknown"},
+                        Case{fields + 2, 3, "context mixer revision 3 is unknown"},
                         Case{fields + 3, 40, "context mixer table sizes 40/10 bits outside"}}) {
     auto bad = archive;
     if (c.at == fields) bad[fields + 1] = 0;

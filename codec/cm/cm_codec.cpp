@@ -41,6 +41,7 @@ Config config_for(size_t size, const Config& max) {
   // (A `max` below the minimum stays as it is, for the Predictor to refuse.)
   config.context_bits = std::min(std::max(bits + 6, kMinContextBits), max.context_bits);
   config.match_bits = std::min(std::max(bits + 1, kMinMatchBits), max.match_bits);
+  config.layout = max.layout;
   return config;
 }
 

@@ -41,6 +41,9 @@ void check_bits(const char* name, int value, int min, int max) {
 const Lanes& checked(const Config& config, const Lanes& lanes) {
   check_bits("context_bits", config.context_bits, kMinContextBits, kMaxContextBits);
   check_bits("match_bits", config.match_bits, kMinMatchBits, kMaxMatchBits);
+  if (!config.layout.valid())
+    throw Error(ErrorCode::kUsageBadArgument,
+                "context mixer: the image or audio layout is invalid");
   // The match model keeps segment offsets in 32 bits.
   if (lanes.size() >= (uint64_t{1} << 32))
     throw Error(ErrorCode::kUsageBadArgument, "context mixer: a segment of " +
@@ -52,7 +55,8 @@ const Lanes& checked(const Config& config, const Lanes& lanes) {
 }  // namespace
 
 size_t Config::memory_bytes(size_t size) const {
-  return (size_t{4} << context_bits) + (size_t{4} << match_bits) + size +
+  const size_t modality = layout.kind == Layout::Kind::kBytes ? 0 : size_t{4} << context_bits;
+  return (size_t{4} << context_bits) + modality + (size_t{4} << match_bits) + size +
          size_t{kApmOrder1Contexts} * 33 * 4;
 }
 
@@ -62,14 +66,24 @@ Predictor::Predictor(const Config& config, const Lanes& lanes)
       contexts_(config.context_bits - 4, lanes.count()),
       match_(config.match_bits, lanes.count()),
       layer1_{Mixer<kInputs>(256, kInitialWeight), Mixer<kInputs>(4 * 2 * 6 * 4, kInitialWeight)},
-      layer2_(1, layer2_initial_weights()),
+      modality_(ModalityModel::make(config.layout, config.context_bits - 4, lanes)),
+      // Without a modality model these mixers' inputs and outputs stay 0: one weight set
+      // each is all they need.
+      modality_mixers_{Mixer<kAllInputs>(modality_ ? 256 : 1, kInitialWeight),
+                       Mixer<kAllInputs>(modality_ ? 256 : 1, kInitialWeight)},
+      layer2_(1, layer2_initial_weights(modality_ != nullptr)),
       apm_order0_(256, 4, 127),
       apm_order1_(kApmOrder1Contexts, 4, 127),
       rate_(kRateFinal + kRateBoost) {}
 
-std::array<int16_t, Predictor::kLayer2Inputs> Predictor::layer2_initial_weights() {
+// The average of layer 1's mixers, those of the modality model included when there is one.
+std::array<int16_t, Predictor::kLayer2Inputs> Predictor::layer2_initial_weights(bool modality) {
   std::array<int16_t, kLayer2Inputs> w{};
-  for (int i = 0; i < kLayer1; ++i) w[i] = Mixer<kLayer2Inputs>::kOne / kLayer1;
+  const int n = kLayer1 + (modality ? kModalityMixers : 0);
+  for (int i = 0; i < kLayer1; ++i) w[i] = static_cast<int16_t>(Mixer<kLayer2Inputs>::kOne / n);
+  if (modality)
+    for (int i = 0; i < kModalityMixers; ++i)
+      w[kModalityAt + i] = static_cast<int16_t>(Mixer<kLayer2Inputs>::kOne / n);
   return w;
 }
 
@@ -81,6 +95,7 @@ void Predictor::begin_byte(uint32_t lane, const Cdf* table) {
   lane_ = lane;
   contexts_.begin_byte(history_, lane);
   match_.begin_byte(history_, lane);
+  if (modality_) modality_->begin_byte(history_, lane);
   table_.set(table);
   predicted_ = false;
 }
@@ -105,12 +120,30 @@ void Predictor::predict() {
   for (int i = 0; i < kLayer1; ++i) mixed_[i] = static_cast<int16_t>(layer1_[i].mix(x, select[i]));
   mixed_[kLayer1] = 256;  // bias
   for (int i = 0; i < TableInput::kInputs; ++i) mixed_[kLayer1 + 1 + i] = x[kTableLanes + i];
+  if (modality_) {
+    modality_->predict(c0_, bitpos_, x + kInputs);
+    // Whether the bits so far are the expected byte's, and if so its next bit.
+    const int expected = modality_->expected() | 256;
+    const int agree = (expected >> (8 - bitpos_)) == c0_;
+    const int next_bit = agree ? (expected >> (7 - bitpos_)) & 1 : 0;
+    const int select[kModalityMixers] = {
+        modality_->group() * 8 + bitpos_,
+        ((modality_->kind() * 2 + agree) * 2 + next_bit) * 8 + bitpos_,
+    };
+    static_assert(ModalityModel::kGroups * 8 <= 256 && ModalityModel::kKinds * 32 <= 256);
+    for (int i = 0; i < kModalityMixers; ++i)
+      mixed_[kModalityAt + i] = static_cast<int16_t>(modality_mixers_[i].mix(x, select[i]));
+  }
   layer2_.mix(mixed_.data(), 0);
   const int p_mix = layer2_.p();
 
   // The APMs' share measured best at 3/4 (0.7 % better than none, 1/2 0.05 % worse).
   const int p0 = apm_order0_.p(p_mix, c0_);
-  const int p1 = apm_order1_.p(p_mix, c0_ | static_cast<int>(history_.last8(lane_) & 0xFF) << 8);
+  // The order-1 APM's context is the last byte, or for an image or audio byte the model's
+  // expected byte, which says far more about it.
+  const int byte_context =
+      modality_ ? modality_->expected() : static_cast<int>(history_.last8(lane_) & 0xFF);
+  const int p1 = apm_order1_.p(p_mix, c0_ | byte_context << 8);
   pr_ = std::clamp((p_mix + p0 + 2 * p1 + 2) >> 2, 1, kProbOne - 1);
   predicted_ = true;
 }
@@ -120,6 +153,10 @@ void Predictor::update(int bit) {
   contexts_.update(bit);
   match_.update(bit);
   for (auto& mixer : layer1_) mixer.update(inputs_.data(), bit, rate_);
+  if (modality_) {
+    modality_->update(bit);
+    for (auto& mixer : modality_mixers_) mixer.update(inputs_.data(), bit, rate_);
+  }
   layer2_.update(mixed_.data(), bit, rate_);
   apm_order0_.update(bit);
   apm_order1_.update(bit);
@@ -133,6 +170,7 @@ void Predictor::end_byte() {
   history_.push(lane_, static_cast<uint8_t>(c0_));
   contexts_.end_byte(history_, lane_);
   match_.end_byte(history_, lane_);
+  if (modality_) modality_->end_byte(history_, lane_);
   table_.set(nullptr);
   c0_ = 1;
   bitpos_ = 0;

@@ -6,12 +6,18 @@
 //                                                runs of orders 2, 3, 4, 6, word  5
 //                                  MatchModel                                     2
 //                                  TableInput (the external Cdf, or zeros)        2
-//   layer 1: three Mixers over the 16 inputs, their weight sets selected by
+//   layer 1: two Mixers over the 16 inputs, their weight sets selected by
 //              the partial byte c0 (256)
-//              match length state × predicted bit × bit position (64)
-//              hashed contexts seen before (0..5) × table confidence (0..3) (24)
-//   layer 2: one Mixer over layer 1's three outputs, a bias and the table's two inputs
-//   APMs:    order 0 (c0) and order 1 (c0 and the last byte) refine layer 2's output;
+//              match length state × predicted bit × hashed contexts seen before (0..5)
+//              × table confidence (0..3) (192)
+//   layer 2: one Mixer over layer 1's two outputs, a bias and the table's two inputs
+//   with a Layout (an image or audio segment), a ModalityModel adds 16 inputs, and two
+//   more layer-1 Mixers over all 32 inputs feed layer 2, their weight sets selected by
+//              the model's group (how hard the byte looks) × bit position (256)
+//              the model's kind of byte × whether the partial byte agrees with the
+//              model's expected byte so far × that byte's next bit × bit position (256)
+//   APMs:    order 0 (c0) and order 1 (c0 and the last byte, or with a ModalityModel its
+//            expected byte) refine layer 2's output;
 //            the result is (mix + order 0 + 2 × order 1) / 4
 //
 // Everything is integer arithmetic with defined rounding, so a predictor fed the same bits
@@ -25,12 +31,15 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "codec/cm/apm.h"
 #include "codec/cm/context_model.h"
 #include "codec/cm/history.h"
+#include "codec/cm/layout.h"
 #include "codec/cm/match_model.h"
 #include "codec/cm/mixer.h"
+#include "codec/cm/modality_model.h"
 #include "codec/cm/table_input.h"
 #include "codec/range_coder.h"
 
@@ -41,6 +50,10 @@ namespace mbz::cm {
 struct Config {
   int context_bits = 24;  // log2 counters (4 bytes each) of the hashed contexts' table
   int match_bits = 22;    // log2 entries (4 bytes each) of the match model's position table
+  // What the bytes are (an image, audio): kBytes codes them exactly as revision 1 of the
+  // archive's context mixer did; an image or audio layout adds its modality model, with a
+  // table as large as the hashed contexts'.
+  Layout layout;
 
   // Bytes the predictor's tables take for a segment of `size` bytes (the order-1 APM's
   // 8.7 MB only as its contexts occur).
@@ -72,10 +85,14 @@ class Predictor {
   static constexpr int kInputs = ContextModel::kInputs + MatchModel::kInputs + TableInput::kInputs;
   static constexpr int kTableLanes = ContextModel::kInputs + MatchModel::kInputs;
   static constexpr int kLayer1 = 2;
-  static constexpr int kLayer2Inputs = 8;  // layer 1's outputs, a bias, the table, padding
-  static_assert(kInputs % 8 == 0 && kLayer1 + 1 + TableInput::kInputs <= kLayer2Inputs);
+  static constexpr int kAllInputs = kInputs + ModalityModel::kInputs;
+  static constexpr int kModalityMixers = 2;
+  static constexpr int kModalityAt = kLayer1 + 1 + TableInput::kInputs;  // in layer 2
+  // layer 1's outputs, a bias, the table, the modality mixers' outputs, padding
+  static constexpr int kLayer2Inputs = 8;
+  static_assert(kInputs % 8 == 0 && kModalityAt + kModalityMixers <= kLayer2Inputs);
 
-  static std::array<int16_t, kLayer2Inputs> layer2_initial_weights();
+  static std::array<int16_t, kLayer2Inputs> layer2_initial_weights(bool modality);
   void predict();
   void end_byte();
 
@@ -85,11 +102,13 @@ class Predictor {
   MatchModel match_;
   TableInput table_;
   std::array<Mixer<kInputs>, kLayer1> layer1_;
+  std::unique_ptr<ModalityModel> modality_;  // null for Layout::Kind::kBytes
+  std::array<Mixer<kAllInputs>, kModalityMixers> modality_mixers_;
   Mixer<kLayer2Inputs> layer2_;
   Apm apm_order0_;
   Apm apm_order1_;
 
-  std::array<int16_t, kInputs> inputs_{};
+  std::array<int16_t, kAllInputs> inputs_{};  // the modality model's last, 0 without one
   std::array<int16_t, kLayer2Inputs> mixed_{};
   int c0_ = 1;      // the partial byte with a leading 1
   int bitpos_ = 0;  // bits of it known
