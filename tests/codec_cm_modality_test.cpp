@@ -10,6 +10,7 @@
 #include <random>
 
 #include "codec/archive.h"
+#include "codec/checksum.h"
 #include "codec/cm/cm_codec.h"
 #include "codec/cm/image_model.h"
 #include "codec/endian.h"
@@ -322,6 +323,35 @@ TEST(CmModality, AudioContextsHelpOnToneAndNoise) {
     const size_t without = cm::encode(data, nullptr, config_with({})).size();
     EXPECT_LT(with, without * 7 / 10) << channels << " channels: " << with << " vs " << without;
   }
+}
+
+// Format stability of revision 2: the payloads of a fixed image and a fixed stereo stream
+// (integer formulas and std::mt19937 only, the same on every machine), pinned. A change to
+// the image or audio model changes them: bump kCmRevision and keep the old revision
+// decodable (codec/cm/README.md) before updating these.
+TEST(CmModality, GoldenPayloadHashes) {
+  const Layout image = image_layout(40, 24, 3, 8);
+  const cm::ImageModel geometry(image, 8);
+  std::mt19937 rng(5);
+  std::vector<uint8_t> pixels(image.image_bytes());
+  for (uint32_t y = 0; y < image.height; ++y)
+    for (uint32_t x = 0; x < image.width; ++x)
+      for (uint32_t c = 0; c < image.channels; ++c)
+        pixels[geometry.offset_of(x, y, c)] =
+            static_cast<uint8_t>((x * 5 + y * 3 + c * 70 + x * y / 16 + rng() % 5) & 255);
+  std::vector<uint8_t> samples;
+  for (int t = 0; t < 1500; ++t)
+    for (int c = 0; c < 2; ++c) {
+      const int v = (t * 37 % 4000) - 2000 + c * 500 + static_cast<int>(rng() % 41) - 20;
+      samples.push_back(static_cast<uint8_t>(v & 255));
+      samples.push_back(static_cast<uint8_t>((v >> 8) & 255));
+    }
+  const auto image_payload = cm::encode(pixels, nullptr, config_with(image), 2);
+  const auto audio_payload = cm::encode(samples, nullptr, config_with(audio_layout(2)), 2);
+  EXPECT_EQ(image_payload.size(), 1533u);
+  EXPECT_EQ(xxh64(image_payload), 0x13c8c89dd974de84u) << std::hex << xxh64(image_payload);
+  EXPECT_EQ(audio_payload.size(), 2839u);
+  EXPECT_EQ(xxh64(audio_payload), 0x8e68bd6445b134d8u) << std::hex << xxh64(audio_payload);
 }
 
 }  // namespace
