@@ -119,14 +119,18 @@ io::FlattenOptions flatten_options(const Options& o) {
 
 const Level& level(int number) {
   // Speeds: one thread of the 2-core development machine on 2 MB of text (200 KB at
-  // level 3), loading the bundled model aside (bench/results/hybrid-s4.md). One lane at
+  // level 3), loading the bundled model aside (bench/results/hybrid-s4.md); images and
+  // audio: whole valid splits, whole processes (README, "Measured"). One lane at
   // level 3: on a CPU more lanes cost ratio and gain no speed (the model's batch helps a
   // GPU only).
   static const Level kLevels[] = {
       {0, false, false, 1, 24, 19, "zstd -19 only (about 1 MB/s compressing)"},
-      {1, false, true, 1, 22, 3, "context mixing, 16 MiB tables (about 0.9 MB/s each way)"},
+      {1, false, true, 1, 22, 3,
+       "context mixing, 16 MiB tables (about 0.9 MB/s each way on text, 0.3 on images and "
+       "audio)"},
       {2, false, true, 1, 24, 19,
-       "context mixing, 64 MiB tables (about 0.65 MB/s compressing, 0.8 MB/s decompressing)"},
+       "context mixing, 64 MiB tables (about 0.65 MB/s compressing, 0.8 MB/s decompressing "
+       "text; 0.35 MB/s images, 0.25 MB/s audio)"},
       {3, true, true, 1, 24, 19,
        "the byte model mixed with context mixing (about 15 KB/s each way with the bundled "
        "model on a CPU; on a GPU add --lanes 256)"},
