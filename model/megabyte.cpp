@@ -76,7 +76,7 @@ RMSNormImpl::RMSNormImpl(int64_t width) {
 }
 
 torch::Tensor RMSNormImpl::forward(const torch::Tensor& x) {
-  return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + 1e-6) * weight;
+  return compat::rms_norm(x, weight, 1e-6);
 }
 
 AttentionImpl::AttentionImpl(int64_t width, int64_t heads,
@@ -138,7 +138,15 @@ torch::Tensor BlockImpl::mlp_residual(const torch::Tensor& h) {
   const bool training = is_training();
   const torch::Tensor u =
       fake_quant->linear(up, fake_quant->activation(norm2(h), norm2_range, training));
-  const torch::Tensor hidden = relu2 ? torch::relu(u).square() : torch::gelu(u, "tanh");
+  // relu(u) * relu(u) rather than .square(): under CUDA autocast square() (a pow) runs in
+  // fp32, which turned the widest activation of the block into an fp32 tensor.
+  torch::Tensor hidden;
+  if (relu2) {
+    const torch::Tensor r = torch::relu(u);
+    hidden = r * r;
+  } else {
+    hidden = torch::gelu(u, "tanh");
+  }
   return h + fake_quant->linear(down, fake_quant->activation(hidden, hidden_range, training));
 }
 

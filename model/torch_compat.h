@@ -56,6 +56,25 @@ class CudaAutocast {
   bool previous_ = false;
 };
 
+// Keeps scaled_dot_product_attention off cuDNN's backend (flash and memory-efficient
+// kernels remain): with LibTorch 2.11 its training graph failed to execute
+// (mha_graph.execute(...).is_good()) at 64 windows of 8 KiB per GPU.
+inline void avoid_cudnn_attention() {
+#ifdef MBZ_TORCH_DEVICE_AUTOCAST
+  at::globalContext().setSDPUseCuDNN(false);
+#endif
+}
+
+// x / rms(x) * weight over the last dim. 2.4 brought a single op for it (fused on CUDA in
+// later releases); the formula it replaces takes five passes over the activations, in fp32
+// under autocast.
+inline torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+#ifdef MBZ_TORCH_DEVICE_AUTOCAST
+  if (x.is_cuda()) return at::rms_norm(x, {x.size(-1)}, weight, eps);
+#endif
+  return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps) * weight;
+}
+
 // Causal self-attention for inference (no autograd), q, k, v: [B, H, T, d] -> [B, H, T, d].
 // The plain formula below is slow on CPU for long T in three ways this avoids: it computes
 // the masked half of q k^T, it materialises [B, H, T, T] scores and a [T, T] mask in
@@ -91,12 +110,30 @@ inline torch::Tensor causal_attention_inference(const torch::Tensor& q, const to
   return out.view({b, h, t, d});
 }
 
+// Causal attention over short sequences (the local model's patches) on CUDA, as two batched
+// products with the scores in fp32: flash attention pads every sequence to a tile of 64 to
+// 128 rows, so a patch of 8 bytes used a sixteenth of its work, ran one thread block per
+// (sequence, head), and failed to launch past 65535 sequences (64 windows of 8 KiB).
+constexpr int64_t kShortSequence = 32;
+inline torch::Tensor short_causal_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                            const torch::Tensor& v) {
+  const int64_t t = q.size(2);
+  const torch::Tensor mask = torch::full({t, t}, -std::numeric_limits<float>::infinity(),
+                                         q.options().dtype(torch::kFloat))
+                                 .triu(1);
+  const torch::Tensor scores =
+      torch::matmul(q, k.transpose(-2, -1)).to(torch::kFloat) / std::sqrt(double(q.size(-1)));
+  return torch::matmul(torch::softmax(scores + mask, -1).to(v.scalar_type()), v);
+}
+
 // softmax(q k^T / sqrt(d) + causal mask) v over the last two dims.
 // q: [B, H, Tq, d]; k, v: [B, H, Tk, d]. With `causal`, query i (of the last Tq) sees keys
 // up to Tk - Tq + i, so a single query against a cache (Tq = 1) needs causal = false.
 inline torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k,
                                const torch::Tensor& v, bool causal) {
 #ifdef MBZ_TORCH_SDPA
+  if (causal && q.is_cuda() && q.size(2) == k.size(2) && q.size(2) <= kShortSequence)
+    return short_causal_attention(q, k, v);
   if (!causal || q.size(2) == k.size(2))
     return at::scaled_dot_product_attention(q, k, v, {}, 0.0, causal);
 #endif

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include "model/exact.h"
 #include "model/exact_codec.h"
 #include "model/megabyte.h"
+#include "model/profile.h"
 #include "model/torch_compat.h"
 
 namespace mbz::model {
@@ -70,15 +72,27 @@ struct AdamW {
     torch::NoGradGuard no_grad;
     const double bias1 = 1 - std::pow(o.beta1, double(step));
     const double bias2 = 1 - std::pow(o.beta2, double(step));
+    // The parameters that have a gradient, as lists for the _foreach ops: on CUDA each op
+    // below is a few multi-tensor kernels instead of one kernel per parameter.
+    std::vector<torch::Tensor> p, g, m, v, decayed;
     for (size_t i = 0; i < params.size(); ++i) {
-      const torch::Tensor& g = params[i].grad();
-      if (!g.defined()) continue;
-      if (decay[i]) params[i].mul_(1 - lr * o.weight_decay);
-      exp_avg[i].mul_(o.beta1).add_(g, 1 - o.beta1);
-      exp_avg_sq[i].mul_(o.beta2).addcmul_(g, g, 1 - o.beta2);
-      const torch::Tensor denom = (exp_avg_sq[i] / bias2).sqrt_().add_(1e-8);
-      params[i].addcdiv_(exp_avg[i], denom, -lr / bias1);
+      if (!params[i].grad().defined()) continue;
+      p.push_back(params[i]);
+      g.push_back(params[i].grad());
+      m.push_back(exp_avg[i]);
+      v.push_back(exp_avg_sq[i]);
+      if (decay[i]) decayed.push_back(params[i]);
     }
+    if (p.empty()) return;
+    if (!decayed.empty()) at::_foreach_mul_(decayed, 1 - lr * o.weight_decay);
+    at::_foreach_mul_(m, o.beta1);
+    at::_foreach_add_(m, g, 1 - o.beta1);
+    at::_foreach_mul_(v, o.beta2);
+    at::_foreach_addcmul_(v, g, g, 1 - o.beta2);
+    std::vector<torch::Tensor> denom = at::_foreach_div(v, bias2);
+    at::_foreach_sqrt_(denom);
+    at::_foreach_add_(denom, 1e-8);
+    at::_foreach_addcdiv_(p, m, denom, -lr / bias1);
   }
   void save(std::vector<NamedTensor>& out) const {
     for (size_t i = 0; i < names.size(); ++i) {
@@ -321,6 +335,7 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
   const torch::Device device = o.device == "cuda" ? torch::Device(torch::kCUDA, int8_t(o.rank))
                                                   : torch::Device(torch::kCPU);
   const bool lead = o.rank == 0;  // validates, reports and saves
+  if (device.is_cuda()) compat::avoid_cudnn_attention();
   std::error_code ec;
   std::filesystem::create_directories(o.out_dir, ec);
   if (ec) throw Error(ErrorCode::kIoWrite, o.out_dir + ": cannot create: " + ec.message());
@@ -382,7 +397,17 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
   const auto started = std::chrono::steady_clock::now();
   const int64_t first = step;
   if (step >= o.steps && lead) last = save(step);
+  // MBZ_PROFILE=FILE: GPU kernel times of a few steps after the first ones (model/profile.h).
+  const char* profile_env = std::getenv("MBZ_PROFILE");
+  const std::string profile = profile_env && lead && device.is_cuda() ? profile_env : "";
+  constexpr int64_t kProfileFrom = 5, kProfileSteps = 5;
+  std::chrono::steady_clock::time_point profile_started;
   for (; step < o.steps; ++step) {
+    if (!profile.empty() && step == first + kProfileFrom) {
+      torch::cuda::synchronize();
+      profile_started = std::chrono::steady_clock::now();
+      start_kernel_profile();
+    }
     const double lr = learning_rate(o, step);
     const Batch batch = sample_batch(o, train_data, window, step);
     // Every rank takes the same optimizer step from the same summed gradient, so their
@@ -391,6 +416,14 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
     if (o.clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
     optimizer.update(o, lr, step + 1);
     for (torch::Tensor& param : optimizer.params) param.mutable_grad() = torch::Tensor();
+    if (!profile.empty() && step + 1 == first + kProfileFrom + kProfileSteps) {
+      torch::cuda::synchronize();
+      stop_kernel_profile(profile,
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                        profile_started)
+                              .count(),
+                          kProfileSteps);
+    }
 
     p.step = step + 1;
     p.lr = lr;
