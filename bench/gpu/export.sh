@@ -7,7 +7,7 @@
 set -eo pipefail
 name=$1 out=$2
 last=$(ls data/gpu/"$name"/step-*.mbzm data/gpu/"$name"/step-*.mbzm.000 2>/dev/null |
-       sed 's/\.000$//' | sort | tail -1)
+       sed "s/\.000$//" | sort | tail -1 || true)
 step=$(basename "$last" .mbzm | sed 's/^step-0*//')
 # A resumed run already at its last step only writes its checkpoint.
 build-cuda/mbz train --resume "$last" --steps "$step" --data data/gpu/corpus/text/valid \
