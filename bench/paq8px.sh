@@ -24,6 +24,8 @@
 # every 4th file of each subset (files 0, 4, 8, ...); its decompression speed is measured
 # on those. Everything else is round-tripped on every file.
 #
+# SETS picks the subsets (default "text image audio"); LEVEL3=1 adds mbz --level 3 (the
+# bundled byte model mixed in) to the image and audio subsets as well as text.
 # OUTDIR (default /tmp/paq8px-s5) gets one JSON (bench/plot_tradeoff.py reads them) and
 # one log per subset, and paq8px's start-up time on a 1-byte file. MBZ=path picks the
 # mbz binary (default build/mbz); it is copied aside at start. About 45 minutes on a busy
@@ -40,6 +42,10 @@ PY=/usr/bin/python3                    # Debian's: it has Pillow for the PNG til
 S="nice -n 10 $PY bench/splits.py --mbz $MBZ --tools --paq8px $PAQ --paq8px-check-every 4"
 HOST="2-core Debian 12 development machine (AMD EPYC), shared with other jobs"
 L2="mbz --level 2 (default)=--level 2"
+L3="mbz --level 3=--level 3"
+SETS=${SETS:-text image audio}
+MEDIA=(--mbz-set "$L2")
+[[ ${LEVEL3:-0} == 1 ]] && MEDIA+=(--mbz-set "$L3")
 
 { "$PAQ" 2>&1 || true; } | head -1 | tee "$OUT/paq8px-version.txt"
 printf x > "$OUT/one-byte"                # start-up: paq8px -8 fills 2.4 GB of tables per file
@@ -50,12 +56,18 @@ echo "paq8px -8 on a 1-byte file: $(cat "$OUT/time.txt") (load before: $LOAD)" |
     tee "$OUT/paq8px-startup.txt"
 rm -f "$OUT/one-byte" "$OUT/one-byte.paq" "$OUT/time.txt"
 
-$S --every 10 --min-bytes 8192 --json "$OUT/text.json" --host-note "$HOST" \
-    --mbz-set "$L2" --mbz-set "mbz --level 3=--level 3" \
-    text $C/text/unseen 2>&1 | tee "$OUT/text.log"
-$S --every 19 --json "$OUT/image.json" --host-note "$HOST" --mbz-set "$L2" \
-    image $C/image/unseen 2>&1 | tee "$OUT/image.log"
-$S --every 3 --json "$OUT/audio-music.json" --host-note "$HOST" --mbz-set "$L2" \
-    audio $C/audio/unseen/music 2>&1 | tee "$OUT/audio-music.log"
-$S --every 30 --json "$OUT/audio-speech.json" --host-note "$HOST" --mbz-set "$L2" \
-    audio $C/audio/unseen/speech 2>&1 | tee "$OUT/audio-speech.log"
+if [[ " $SETS " == *" text "* ]]; then
+  $S --every 10 --min-bytes 8192 --json "$OUT/text.json" --host-note "$HOST" \
+      --mbz-set "$L2" --mbz-set "$L3" \
+      text $C/text/unseen 2>&1 | tee "$OUT/text.log"
+fi
+if [[ " $SETS " == *" image "* ]]; then
+  $S --every 19 --json "$OUT/image.json" --host-note "$HOST" "${MEDIA[@]}" \
+      image $C/image/unseen 2>&1 | tee "$OUT/image.log"
+fi
+if [[ " $SETS " == *" audio "* ]]; then
+  $S --every 3 --json "$OUT/audio-music.json" --host-note "$HOST" "${MEDIA[@]}" \
+      audio $C/audio/unseen/music 2>&1 | tee "$OUT/audio-music.log"
+  $S --every 30 --json "$OUT/audio-speech.json" --host-note "$HOST" "${MEDIA[@]}" \
+      audio $C/audio/unseen/speech 2>&1 | tee "$OUT/audio-speech.log"
+fi
