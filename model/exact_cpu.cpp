@@ -3,6 +3,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+#endif
 
 #include "codec/error.h"
 
@@ -70,21 +75,132 @@ int64_t isqrt(int64_t n) {
 // and the baseline and picked at run time: integer sums are the same in every version.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define MBZ_CPU_VERSIONS __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#define MBZ_VNNI 1
 #else
 #define MBZ_CPU_VERSIONS
 #endif
-MBZ_CPU_VERSIONS int32_t dot8(const int8_t* a, const int8_t* b, int64_t n) {
+MBZ_CPU_VERSIONS int32_t dot8_plain(const int8_t* a, const int8_t* b, int64_t n) {
   int32_t sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += int32_t(a[i]) * int32_t(b[i]);
   return sum;
 }
 
+#ifdef MBZ_VNNI
+// GCC 12's _mm512_set1_epi8 and _mm512_maskz_loadu_epi8 trip -Wuninitialized on their own
+// internal placeholder (a known false positive in its headers).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The same sum with AVX-512 VNNI, whose vpdpbusd multiplies unsigned by signed bytes: with
+// a' = a + 128 (a XOR 0x80 read as unsigned), sum a b = sum a' b - 128 sum b, and sum b is
+// one more vpdpbusd against ones. No step saturates (vpdpbusd wraps, and every partial sum
+// stays below 2^31), so the result is the plain loop's to the bit.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) int32_t dot8_vnni(const int8_t* a,
+                                                                          const int8_t* b,
+                                                                          int64_t n) {
+  const __m512i flip = _mm512_set1_epi8(char(0x80)), ones = _mm512_set1_epi8(1);
+  __m512i ab = _mm512_setzero_si512(), bsum = _mm512_setzero_si512();
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    const __m512i vb = _mm512_loadu_si512(b + i);
+    ab = _mm512_dpbusd_epi32(ab, _mm512_xor_si512(_mm512_loadu_si512(a + i), flip), vb);
+    bsum = _mm512_dpbusd_epi32(bsum, ones, vb);
+  }
+  if (i < n) {  // the tail, masked: b's missing bytes are 0, so a's contribute nothing
+    const __mmask64 m = (uint64_t(1) << (n - i)) - 1;
+    const __m512i vb = _mm512_maskz_loadu_epi8(m, b + i);
+    ab = _mm512_dpbusd_epi32(ab, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, a + i), flip), vb);
+    bsum = _mm512_dpbusd_epi32(bsum, ones, vb);
+  }
+  return _mm512_reduce_add_epi32(ab) - 128 * _mm512_reduce_add_epi32(bsum);
+}
+#endif
+
+// out[o] = sum_i w[o][i] x[i] for o < rows: one stream through a Linear's int8 weights.
+void dot_rows_plain(const int8_t* w, int64_t rows, int64_t in, const int8_t* x, int32_t* out) {
+  for (int64_t o = 0; o < rows; ++o) out[o] = dot8_plain(w + o * in, x, in);
+}
+
+#ifdef MBZ_VNNI
+#define MBZ_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
+// 64 bytes of p from i: a whole load below `whole`, else the masked tail (zeros beyond).
+MBZ_VNNI_TARGET inline __m512i load64(const int8_t* p, int64_t i, int64_t whole, __mmask64 tail) {
+  return i < whole ? _mm512_loadu_si512(p + i) : _mm512_maskz_loadu_epi8(tail, p + i);
+}
+
+// dot_rows with VNNI, four weight rows at a time against one load of x; here the weights
+// are the flipped (unsigned) operand, so the correction 128 sum x is computed once a call.
+// A masked-off weight byte reads as 0 ^ 0x80 = 128 but meets x's 0 there.
+MBZ_VNNI_TARGET void dot_rows_vnni(const int8_t* w, int64_t rows, int64_t in, const int8_t* x,
+                                   int32_t* out) {
+  const __m512i flip = _mm512_set1_epi8(char(0x80)), ones = _mm512_set1_epi8(1);
+  const int64_t whole = in / 64 * 64;
+  const __mmask64 tail = (uint64_t(1) << (in - whole)) - 1;  // in - whole < 64
+  __m512i xsum = _mm512_setzero_si512();
+  for (int64_t i = 0; i < in; i += 64)
+    xsum = _mm512_dpbusd_epi32(xsum, ones, load64(x, i, whole, tail));
+  const int32_t correction = 128 * _mm512_reduce_add_epi32(xsum);
+  int64_t o = 0;
+  for (; o + 4 <= rows; o += 4) {
+    const int8_t* r = w + o * in;
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+    for (int64_t i = 0; i < in; i += 64) {
+      const __m512i vx = load64(x, i, whole, tail);
+      s0 = _mm512_dpbusd_epi32(s0, _mm512_xor_si512(load64(r, i, whole, tail), flip), vx);
+      s1 = _mm512_dpbusd_epi32(s1, _mm512_xor_si512(load64(r + in, i, whole, tail), flip), vx);
+      s2 = _mm512_dpbusd_epi32(s2, _mm512_xor_si512(load64(r + 2 * in, i, whole, tail), flip), vx);
+      s3 = _mm512_dpbusd_epi32(s3, _mm512_xor_si512(load64(r + 3 * in, i, whole, tail), flip), vx);
+    }
+    out[o] = _mm512_reduce_add_epi32(s0) - correction;
+    out[o + 1] = _mm512_reduce_add_epi32(s1) - correction;
+    out[o + 2] = _mm512_reduce_add_epi32(s2) - correction;
+    out[o + 3] = _mm512_reduce_add_epi32(s3) - correction;
+  }
+  for (; o < rows; ++o) {
+    __m512i s0 = _mm512_setzero_si512();
+    for (int64_t i = 0; i < in; i += 64)
+      s0 = _mm512_dpbusd_epi32(s0, _mm512_xor_si512(load64(w + o * in, i, whole, tail), flip),
+                               load64(x, i, whole, tail));
+    out[o] = _mm512_reduce_add_epi32(s0) - correction;
+  }
+}
+#pragma GCC diagnostic pop
+#endif
+
+struct Kernels {
+  int32_t (*dot8)(const int8_t*, const int8_t*, int64_t);
+  void (*dot_rows)(const int8_t*, int64_t, int64_t, const int8_t*, int32_t*);
+};
+Kernels pick_kernels() {
+#ifdef MBZ_VNNI
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw"))
+    return {dot8_vnni, dot_rows_vnni};
+#endif
+  return {dot8_plain, dot_rows_plain};
+}
+const Kernels kernels = pick_kernels();
+const auto dot8 = kernels.dot8;
+const auto dot_rows = kernels.dot_rows;
+
+// part[i] += sum over keys j in [j0, j1) of e[j] v[j][i], i < hd: the attention's weighted
+// sum of values, in int32 (the caller keeps j1 - j0 <= 1024).
+MBZ_CPU_VERSIONS void weighted_values(const int64_t* e, const int8_t* values, int64_t j0,
+                                      int64_t j1, int64_t hd, int32_t* part) {
+  for (int64_t j = j0; j < j1; ++j) {
+    const int32_t ej = int32_t(e[j]);
+    const int8_t* vj = values + j * hd;
+    for (int64_t i = 0; i < hd; ++i) part[i] += ej * int32_t(vj[i]);
+  }
+}
+
 // x [N, in] int8 -> acc [N, out] = (x W^T)[n][o] * mult[o], exactly.
-void linear(const CpuExactModel::Linear& l, const int8_t* x, int64_t n, int64_t* acc) {
-  for (int64_t o = 0; o < l.out; ++o) {
-    const int8_t* w = l.weight.data() + o * l.in;
-    for (int64_t s = 0; s < n; ++s)
-      acc[s * l.out + o] = int64_t(dot8(w, x + s * l.in, l.in)) * l.mult[o];
+void linear(const CpuExactModel::Linear& l, const int8_t* x, int64_t n, int64_t* acc,
+            std::vector<int32_t>& sums) {
+  sums.resize(size_t(l.out));
+  for (int64_t s = 0; s < n; ++s) {
+    dot_rows(l.weight.data(), l.out, l.in, x + s * l.in, sums.data());
+    for (int64_t o = 0; o < l.out; ++o) acc[s * l.out + o] = int64_t(sums[size_t(o)]) * l.mult[o];
   }
 }
 
@@ -138,7 +254,7 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
                                  std::vector<int64_t>& r, std::vector<int8_t>& out) {
   const int64_t d = stack.width, h = stack.heads, hd = d / h;
   // Scratch space kept between steps: this runs once per byte.
-  auto& [a, qkv, attended, hid, acc, scores, e, num, part] = scratch_;
+  auto& [a, qkv, attended, hid, acc, scores, e, num, part, sums] = scratch_;
   a.resize(size_t(n_ * d));
   qkv.resize(size_t(n_ * 3 * d));
   attended.resize(size_t(n_ * d));
@@ -151,7 +267,7 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
       throw Error(ErrorCode::kUsageBadArgument, "exact decoder: the context is full");
     rms_norm(r.data(), n_, d, b.norm1, a.data());
     acc.resize(size_t(n_ * 3 * d));
-    linear(b.qkv, a.data(), n_, acc.data());
+    linear(b.qkv, a.data(), n_, acc.data(), sums);
     for (size_t i = 0; i < acc.size(); ++i) qkv[i] = clamp8(round_shift(acc[i], kMultBits));
     const int64_t len = ++c.length, pos = len - 1;
     scores.resize(size_t(len));
@@ -182,11 +298,8 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
         std::fill(num.begin(), num.end(), 0);
         for (int64_t j0 = 0; j0 < len; j0 += 1024) {
           std::fill(part.begin(), part.end(), 0);
-          for (int64_t j = j0; j < std::min<int64_t>(len, j0 + 1024); ++j) {
-            const int32_t ej = int32_t(e[j]);
-            const int8_t* vj = values + j * hd;
-            for (int64_t i = 0; i < hd; ++i) part[i] += ej * int32_t(vj[i]);
-          }
+          weighted_values(e.data(), values, j0, std::min<int64_t>(len, j0 + 1024), hd,
+                          part.data());
           for (int64_t i = 0; i < hd; ++i) num[i] += part[i];
         }
         for (int64_t i = 0; i < hd; ++i)
@@ -195,7 +308,7 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
       }
     }
     acc.resize(size_t(n_ * d));
-    linear(b.attn_out, attended.data(), n_, acc.data());
+    linear(b.attn_out, attended.data(), n_, acc.data(), sums);
     for (size_t i = 0; i < acc.size(); ++i) r[i] = add_residual(r[i], round_shift(acc[i], kMultBits));
     rms_norm(r.data(), n_, d, b.norm2, a.data());
     const int64_t hidden = b.up.out;
@@ -204,10 +317,11 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
     hid.resize(size_t(n_ * hidden));
     {
       const CpuExactModel::Linear& up = b.up;
-      for (int64_t o = 0; o < up.out; ++o) {
-        const int8_t* w = up.weight.data() + o * up.in;
-        for (int64_t s = 0; s < n_; ++s) {
-          const int32_t sum = dot8(w, a.data() + s * d, up.in);
+      sums.resize(size_t(up.out));
+      for (int64_t s = 0; s < n_; ++s) {
+        dot_rows(up.weight.data(), up.out, up.in, a.data() + s * d, sums.data());
+        for (int64_t o = 0; o < up.out; ++o) {
+          const int32_t sum = sums[size_t(o)];
           const int64_t t = std::min<int64_t>(
               round_shift(std::max<int64_t>(sum, 0) * up.mult[o], kMultBits),
               int64_t(1) << (kReluBits + 4));
@@ -217,7 +331,7 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
       }
     }
     acc.resize(size_t(n_ * d));
-    linear(b.down, hid.data(), n_, acc.data());
+    linear(b.down, hid.data(), n_, acc.data(), sums);
     for (size_t i = 0; i < acc.size(); ++i) r[i] = add_residual(r[i], round_shift(acc[i], kMultBits));
   }
   out.resize(size_t(n_ * d));
@@ -249,7 +363,8 @@ void CpuExactDecoder::next_weights(std::span<int64_t> out) {
     std::vector<int64_t> acc(static_cast<size_t>(dl));
     for (int64_t s = 0; s < n_; ++s)
       for (int64_t slot = 0; slot < p; ++slot) {
-        linear(model_.global_to_local, g.data() + s * dg + slot * piece, 1, acc.data());
+        linear(model_.global_to_local, g.data() + s * dg + slot * piece, 1, acc.data(),
+               scratch_.sums);
         for (int64_t i = 0; i < dl; ++i)
           condition_[size_t((s * p + slot) * dl + i)] = round_shift(acc[i], kMultBits);
       }
@@ -265,7 +380,7 @@ void CpuExactDecoder::next_weights(std::span<int64_t> out) {
   std::vector<int8_t> h;
   stack_step(model_.local, local_caches_, r, h);
   std::vector<int64_t> z(size_t(n_ * kByteValues));
-  linear(model_.head, h.data(), n_, z.data());
+  linear(model_.head, h.data(), n_, z.data(), scratch_.sums);
   for (int64_t s = 0; s < n_; ++s) {
     int64_t* zs = z.data() + s * kByteValues;
     int64_t best = INT64_MIN;

@@ -59,7 +59,7 @@ class CpuExactDecoder {
   struct Scratch {
     std::vector<int8_t> a, qkv, attended, hidden;
     std::vector<int64_t> acc, scores, e, num;
-    std::vector<int32_t> part;
+    std::vector<int32_t> part, sums;
   };
 
   const CpuExactModel& model_;
