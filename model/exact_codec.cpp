@@ -6,6 +6,9 @@
 #include <map>
 #include <bit>
 #include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "codec/error.h"
@@ -188,27 +191,41 @@ class ExactByteModel : public BatchByteModel {
   torch::Tensor window_tables_, slice_;
 };
 
+// The engines are built on first use: an archive header needs only the identity, so a
+// level that never runs the model (levels 0-2) does not pay for converting it (a third of
+// a second for the bundled model, most of `mbz compress`'s own start-up).
 class ExactFactory : public ModelFactory {
  public:
-  ExactFactory(ModelIdentity identity, Engines engines, bool lookahead_on_cpu)
+  ExactFactory(ModelIdentity identity, const Config& config, bool on_cuda,
+               std::function<Engines()> build, bool lookahead_on_cpu)
       : identity_(std::move(identity)),
-        engines_(std::move(engines)),
+        context_bytes_(uint64_t(config.context_bytes())),
+        on_cuda_(on_cuda),
+        build_(std::move(build)),
         lookahead_on_cpu_(lookahead_on_cpu) {}
   const ModelIdentity& identity() const override { return identity_; }
   std::unique_ptr<BatchByteModel> create(size_t max_streams) const override {
-    return std::make_unique<ExactByteModel>(engines_, max_streams, lookahead_on_cpu_);
+    return std::make_unique<ExactByteModel>(engines(), max_streams, lookahead_on_cpu_);
   }
-  size_t preferred_batch() const override {
-    return engines_[0].model->device().is_cuda() ? 256 : 8;
-  }
+  size_t preferred_batch() const override { return on_cuda_ ? 256 : 8; }
   uint64_t preferred_chunk() const override {  // the largest power of two in the context
-    const uint64_t context = uint64_t(engines_[0].model->config.context_bytes());
-    return uint64_t{1} << (63 - std::countl_zero(context));
+    return uint64_t{1} << (63 - std::countl_zero(context_bytes_));
+  }
+  const Engines& engines() const {
+    std::call_once(built_, [this] {
+      engines_ = build_();
+      build_ = nullptr;  // frees the checkpoint it held
+    });
+    return engines_;
   }
 
  private:
   ModelIdentity identity_;
-  Engines engines_;
+  uint64_t context_bytes_;
+  bool on_cuda_;
+  mutable std::function<Engines()> build_;
+  mutable std::once_flag built_;
+  mutable Engines engines_;
   bool lookahead_on_cpu_;
 };
 
@@ -233,35 +250,44 @@ bool is_exact_model_file(const std::string& path) {
 
 namespace {
 
-std::unique_ptr<ModelFactory> exact_factory(const Checkpoint& checkpoint, std::string name,
-                                            const std::string& device, bool lookahead_on_cpu) {
+// `lazy`: build the engines when the model first runs, not now (the bundled model; a model
+// file is checked whole at once, so a bad one is reported as the model error it is).
+std::unique_ptr<ModelFactory> exact_factory(std::shared_ptr<const Checkpoint> checkpoint,
+                                            std::string name, const std::string& device,
+                                            bool lookahead_on_cpu, bool lazy) {
   if (device != "cpu" && device != "cuda")
     throw Error(ErrorCode::kUsageBadArgument, "device must be cpu or cuda, got " + device);
   if (device == "cuda" && !torch::cuda::is_available())
     throw Error(ErrorCode::kUnsupportedFeature, "device cuda: LibTorch sees no CUDA device");
   const torch::Device where(device == "cuda" ? torch::kCUDA : torch::kCPU);
-  auto engine = [&](const Checkpoint& c) {
-    Engine e;
-    e.model = std::make_shared<const ExactModel>(ExactModel::from_checkpoint(c).to(where));
-    if (where.is_cpu()) e.cpu = std::make_shared<const CpuExactModel>(*e.model);
-    return e;
+  auto build = [checkpoint, where] {
+    auto engine = [&](const Checkpoint& c) {
+      Engine e;
+      e.model = std::make_shared<const ExactModel>(ExactModel::from_checkpoint(c).to(where));
+      if (where.is_cpu()) e.cpu = std::make_shared<const CpuExactModel>(*e.model);
+      return e;
+    };
+    bool has_own = false;
+    const Engine shared = engine(checkpoint_for_modality(*checkpoint, 0, &has_own));
+    Engines engines;
+    for (size_t m = 0; m < engines.size(); ++m) {
+      const Checkpoint own = checkpoint_for_modality(*checkpoint, m, &has_own);
+      engines[m] = has_own ? engine(own) : shared;
+    }
+    return engines;
   };
-  bool has_own = false;
-  const Engine shared = engine(checkpoint_for_modality(checkpoint, 0, &has_own));
-  Engines engines;
-  for (size_t m = 0; m < engines.size(); ++m) {
-    const Checkpoint own = checkpoint_for_modality(checkpoint, m, &has_own);
-    engines[m] = has_own ? engine(own) : shared;
-  }
   // The identity hashes what the model computes with, not how the file is cut into parts.
-  std::string descriptor = checkpoint.config_json + '\n' + checkpoint.train_json + '\n';
-  for (const NamedTensor& t : checkpoint.tensors) {
+  std::string descriptor = checkpoint->config_json + '\n' + checkpoint->train_json + '\n';
+  for (const NamedTensor& t : checkpoint->tensors) {
     const torch::Tensor c = t.tensor.contiguous();
     descriptor += t.name + '\n';
     descriptor.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
   }
-  return std::make_unique<ExactFactory>(builtin_identity(std::move(name), descriptor),
-                                        std::move(engines), lookahead_on_cpu);
+  auto factory = std::make_unique<ExactFactory>(builtin_identity(std::move(name), descriptor),
+                                                config_from_json(checkpoint->config_json),
+                                                where.is_cuda(), build, lookahead_on_cpu);
+  if (!lazy) factory->engines();
+  return factory;
 }
 
 }  // namespace
@@ -270,12 +296,14 @@ std::unique_ptr<ModelFactory> load_exact_model(const std::string& path, const st
                                                bool lookahead_on_cpu) {
   std::string name = std::filesystem::path(path).filename().string();
   if (name.size() > 4 && name.compare(name.size() - 4, 4, ".000") == 0) name.resize(name.size() - 4);
-  return exact_factory(read_checkpoint(path), std::move(name), device, lookahead_on_cpu);
+  return exact_factory(std::make_shared<const Checkpoint>(read_checkpoint(path)), std::move(name),
+                       device, lookahead_on_cpu, /*lazy=*/false);
 }
 
 std::unique_ptr<ModelFactory> load_exact_model(std::span<const uint8_t> bytes,
                                                const std::string& name, const std::string& device) {
-  return exact_factory(parse_checkpoint(bytes, name), name, device, false);
+  return exact_factory(std::make_shared<const Checkpoint>(parse_checkpoint(bytes, name)), name,
+                       device, false, /*lazy=*/true);
 }
 
 std::vector<std::string> quantize_checkpoint(const std::string& checkpoint,
