@@ -325,6 +325,23 @@ TEST(CmModality, AudioContextsHelpOnToneAndNoise) {
   }
 }
 
+// Switching the modality model off (cm::Config::ablate, for benchmarks) codes a stream
+// exactly as without its layout, and decodes with the same switch.
+TEST(CmModality, AblatedModalityCodesAsPlainBytes) {
+  const Layout image = image_layout(37, 29, 3, 8);
+  const std::pair<Layout, std::vector<uint8_t>> cases[] = {{image, smooth_image(image, 13)},
+                                                           {audio_layout(2), tone(2, 3001, 14)}};
+  for (const auto& [layout, data] : cases)
+    for (uint32_t lanes : {1u, 3u}) {
+      cm::Config off = config_with(layout);
+      off.ablate = cm::kAblateModality;
+      const auto payload = cm::encode(data, nullptr, off, lanes);
+      EXPECT_EQ(payload, cm::encode(data, nullptr, config_with({}), lanes));
+      EXPECT_NE(payload, cm::encode(data, nullptr, config_with(layout), lanes));
+      EXPECT_EQ(cm::decode(payload, data.size(), nullptr, off, lanes), data);
+    }
+}
+
 // Format stability of revision 2: the payloads of a fixed image and a fixed stereo stream
 // (integer formulas and std::mt19937 only, the same on every machine), pinned. A change to
 // the image or audio model changes them: bump kCmRevision and keep the old revision

@@ -34,14 +34,13 @@ void for_each_round(const Lanes& lanes, Code code) {
 
 Config config_for(size_t size, const Config& max) {
   const int bits = log2_ceil(size);
-  Config config;
+  Config config = max;  // its layout and ablate as they are
   // A byte visits two buckets (16 counters each) for each of the 5 hashed contexts, but
   // most contexts recur: against 2^(bits+2) buckets, 2^(bits+3) gain 0.1 % and cost a
   // third more time, 2^(bits+1) lose 0.4 % (every 4th file of data/corpora/text/valid).
   // (A `max` below the minimum stays as it is, for the Predictor to refuse.)
   config.context_bits = std::min(std::max(bits + 6, kMinContextBits), max.context_bits);
   config.match_bits = std::min(std::max(bits + 1, kMinMatchBits), max.match_bits);
-  config.layout = max.layout;
   return config;
 }
 

@@ -26,7 +26,7 @@
 namespace mbz::cm {
 
 // The Config a segment of `size` bytes is coded with: `max` with every table shrunk to
-// what `size` bytes can fill (and no smaller than the minimum), and max's layout.
+// what `size` bytes can fill (and no smaller than the minimum), its other fields as they are.
 Config config_for(size_t size, const Config& max = {});
 
 class Encoder {

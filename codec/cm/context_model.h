@@ -28,8 +28,11 @@ class ContextModel {
   static constexpr int kInputs = kContexts + kHashed;
 
   // The hashed contexts share a table of 2^table_bits buckets (64 bytes each); `lanes`
-  // lanes keep their own word contexts.
-  ContextModel(int table_bits, uint32_t lanes);
+  // lanes keep their own word contexts. For benchmarks, bit i of `off` (i < kContexts)
+  // switches context i off, bit kContexts the runs: their inputs are 0, and a hashed
+  // context switched off is not looked up (it takes no room in the table, has no run and
+  // does not count in seen()).
+  ContextModel(int table_bits, uint32_t lanes, uint32_t off = 0);
 
   // The next byte is of `lane`: computes its contexts from that lane's history.
   void begin_byte(const History& history, uint32_t lane);
@@ -46,6 +49,9 @@ class ContextModel {
 
  private:
   void find_buckets(int c0);
+  template <bool kSwitches>
+  void look_up(int c0);
+  void switch_off(int c0, int i);
   void end_runs(int byte);
 
   std::vector<uint32_t> order0_;  // 256 nodes
@@ -61,6 +67,9 @@ class ContextModel {
   };
   std::vector<Words> words_;  // by lane
   int seen_ = 0;
+  uint32_t off_ = 0;  // bits kContextsOff and kRunsOff only
+  Bucket spare_{};    // stands for a hashed context switched off; its counters are unread
+  static constexpr uint32_t kContextsOff = (1u << kContexts) - 1, kRunsOff = 1u << kContexts;
 
   // Runs. first_ may be claimed by another context before the byte ends (the table is
   // shared), so its check is kept to tell.

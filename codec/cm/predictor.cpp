@@ -26,6 +26,10 @@ constexpr int16_t kInitialTableWeight = 2048;
 
 constexpr int kApmOrder1Contexts = 256 * 256;
 
+// ContextModel takes Config::ablate's low bits as they are.
+static_assert(kAblateOrder0 == 1 && kAblateWord == 1u << (ContextModel::kContexts - 1) &&
+              kAblateRuns == 1u << ContextModel::kContexts);
+
 // The match model's length in four steps, for selecting weights.
 int match_state(uint32_t length) {
   return length == 0 ? 0 : length < 16 ? 1 : length < 32 ? 2 : 3;
@@ -44,6 +48,10 @@ const Lanes& checked(const Config& config, const Lanes& lanes) {
   if (!config.layout.valid())
     throw Error(ErrorCode::kUsageBadArgument,
                 "context mixer: the image or audio layout is invalid");
+  if ((config.ablate & ~uint32_t{kAblateAll}) != 0)
+    throw Error(ErrorCode::kUsageBadArgument,
+                "context mixer: ablate is " + std::to_string(config.ablate) +
+                    ", expected bits of " + std::to_string(kAblateAll) + " only");
   // The match model keeps segment offsets in 32 bits.
   if (lanes.size() >= (uint64_t{1} << 32))
     throw Error(ErrorCode::kUsageBadArgument, "context mixer: a segment of " +
@@ -52,10 +60,16 @@ const Lanes& checked(const Config& config, const Lanes& lanes) {
   return lanes;
 }
 
+// The layout the modality model follows: none when it is switched off.
+Layout modality_layout(const Config& config) {
+  return config.ablate & kAblateModality ? Layout{} : config.layout;
+}
+
 }  // namespace
 
 size_t Config::memory_bytes(size_t size) const {
-  const size_t modality = layout.kind == Layout::Kind::kBytes ? 0 : size_t{4} << context_bits;
+  const size_t modality =
+      modality_layout(*this).kind == Layout::Kind::kBytes ? 0 : size_t{4} << context_bits;
   return (size_t{4} << context_bits) + modality + (size_t{4} << match_bits) + size +
          size_t{kApmOrder1Contexts} * 33 * 4;
 }
@@ -63,10 +77,10 @@ size_t Config::memory_bytes(size_t size) const {
 Predictor::Predictor(const Config& config, const Lanes& lanes)
     : history_(checked(config, lanes)),
       // 16 counters (one 64-byte bucket) a context
-      contexts_(config.context_bits - 4, lanes.count()),
+      contexts_(config.context_bits - 4, lanes.count(), config.ablate),
       match_(config.match_bits, lanes.count()),
       layer1_{Mixer<kInputs>(256, kInitialWeight), Mixer<kInputs>(4 * 2 * 6 * 4, kInitialWeight)},
-      modality_(ModalityModel::make(config.layout, config.context_bits - 4, lanes)),
+      modality_(ModalityModel::make(modality_layout(config), config.context_bits - 4, lanes)),
       // Without a modality model these mixers' inputs and outputs stay 0: one weight set
       // each is all they need.
       modality_mixers_{Mixer<kAllInputs>(modality_ ? 256 : 1, kInitialWeight),
@@ -74,7 +88,10 @@ Predictor::Predictor(const Config& config, const Lanes& lanes)
       layer2_(1, layer2_initial_weights(modality_ != nullptr)),
       apm_order0_(256, 4, 127),
       apm_order1_(kApmOrder1Contexts, 4, 127),
-      rate_(kRateFinal + kRateBoost) {}
+      rate_(kRateFinal + kRateBoost),
+      use_match_((config.ablate & kAblateMatch) == 0),
+      use_apm_((config.ablate & kAblateApm) == 0),
+      use_table_((config.ablate & kAblateTable) == 0) {}
 
 // The average of layer 1's mixers, those of the modality model included when there is one.
 std::array<int16_t, Predictor::kLayer2Inputs> Predictor::layer2_initial_weights(bool modality) {
@@ -94,9 +111,11 @@ void Predictor::begin_byte(uint32_t lane, const Cdf* table) {
                 "context mixer: lane " + std::to_string(lane) + " has no byte left to code");
   lane_ = lane;
   contexts_.begin_byte(history_, lane);
-  match_.begin_byte(history_, lane);
+  // A match model switched off never finds a match: it predicts nothing and its length
+  // stays 0.
+  if (use_match_) match_.begin_byte(history_, lane);
   if (modality_) modality_->begin_byte(history_, lane);
-  table_.set(table);
+  table_.set(use_table_ ? table : nullptr);
   predicted_ = false;
 }
 
@@ -144,7 +163,8 @@ void Predictor::predict() {
   const int byte_context =
       modality_ ? modality_->expected() : static_cast<int>(history_.last8(lane_) & 0xFF);
   const int p1 = apm_order1_.p(p_mix, c0_ | byte_context << 8);
-  pr_ = std::clamp((p_mix + p0 + 2 * p1 + 2) >> 2, 1, kProbOne - 1);
+  // Switched off, the APMs still learn (unread), which costs less than testing twice.
+  pr_ = std::clamp(use_apm_ ? (p_mix + p0 + 2 * p1 + 2) >> 2 : p_mix, 1, kProbOne - 1);
   predicted_ = true;
 }
 
@@ -169,7 +189,7 @@ void Predictor::update(int bit) {
 void Predictor::end_byte() {
   history_.push(lane_, static_cast<uint8_t>(c0_));
   contexts_.end_byte(history_, lane_);
-  match_.end_byte(history_, lane_);
+  if (use_match_) match_.end_byte(history_, lane_);
   if (modality_) modality_->end_byte(history_, lane_);
   table_.set(nullptr);
   c0_ = 1;

@@ -45,6 +45,39 @@
 
 namespace mbz::cm {
 
+// Components a benchmark may switch off (Config::ablate), to measure what each adds
+// (bench/cm_ablation.cpp). A component switched off gives the mixers 0 (stretch domain: no
+// information) for its inputs, and is not looked up where that would share anything (a
+// hashed context's room in the table, a match); the APM stage switched off passes the
+// mixer's probability through (its maps still learn, unread: cheaper than a second test).
+// Bits 0..6 are ContextModel's contexts in their input order.
+enum Ablate : uint32_t {
+  kAblateOrder0 = 1u << 0,
+  kAblateOrder1 = 1u << 1,
+  kAblateOrder2 = 1u << 2,  // a hashed context: its counters and its run
+  kAblateOrder3 = 1u << 3,
+  kAblateOrder4 = 1u << 4,
+  kAblateOrder6 = 1u << 5,
+  kAblateWord = 1u << 6,
+  kAblateRuns = 1u << 7,      // the five run inputs (the contexts' counters stay)
+  kAblateMatch = 1u << 8,     // no match is looked for: length 0 for the weight selection too
+  kAblateModality = 1u << 9,  // no image or audio model: the layout is coded as kBytes
+  kAblateApm = 1u << 10,      // probability = layer 2's
+  kAblateTable = 1u << 11,    // the external table is ignored (the bytes are coded without)
+  kAblateAll = (1u << 12) - 1,
+};
+// Each bit's name, as bench/cm_ablation.cpp takes it.
+struct AblateName {
+  const char* name;
+  uint32_t bit;
+};
+inline constexpr AblateName kAblateNames[] = {
+    {"order0", kAblateOrder0},     {"order1", kAblateOrder1}, {"order2", kAblateOrder2},
+    {"order3", kAblateOrder3},     {"order4", kAblateOrder4}, {"order6", kAblateOrder6},
+    {"word", kAblateWord},         {"runs", kAblateRuns},     {"match", kAblateMatch},
+    {"modality", kAblateModality}, {"apm", kAblateApm},       {"table", kAblateTable},
+};
+
 // Memory of one predictor. Probabilities depend on these sizes: a decoder must use the
 // same Config as its encoder.
 struct Config {
@@ -54,6 +87,9 @@ struct Config {
   // archive's context mixer did; an image or audio layout adds its modality model, with a
   // table as large as the hashed contexts'.
   Layout layout;
+  // Components switched off (Ablate bits), for benchmarks only: an archive never records
+  // it and its reader never sets it, so archives are always coded with 0, everything on.
+  uint32_t ablate = 0;
 
   // Bytes the predictor's tables take for a segment of `size` bytes (the order-1 APM's
   // 8.7 MB only as its contexts occur).
@@ -69,7 +105,8 @@ inline constexpr int kMaxContextBits = 34, kMaxMatchBits = 30;
 class Predictor {
  public:
   // A segment of `lanes.size()` bytes (below 2^32) in lanes.size() lanes. Throws
-  // Error(kUsageBadArgument) for a Config field outside [kMin*, kMax*] or a segment too large.
+  // Error(kUsageBadArgument) for a Config field outside [kMin*, kMax*], an unknown ablate
+  // bit or a segment too large.
   Predictor(const Config& config, const Lanes& lanes);
 
   // The next byte is the next one of `lane` (which must not be full), and `table` is its
@@ -115,6 +152,11 @@ class Predictor {
   int rate_ = 0;    // mixer learning rate of the current byte
   int pr_ = kProbOne / 2;
   bool predicted_ = false;  // pr_ is the prediction of the next bit
+  // Config::ablate's switches that the predictor applies itself (ContextModel applies
+  // those of its contexts and runs; a modality switched off is a null modality_).
+  bool use_match_ = true;
+  bool use_apm_ = true;
+  bool use_table_ = true;
 };
 
 }  // namespace mbz::cm
