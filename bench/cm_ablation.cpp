@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_files.h"
 #include "codec/cm/cm_codec.h"
 #include "codec/error.h"
 #include "codec/format.h"
@@ -43,20 +44,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr uint64_t kSegment = uint64_t{1} << 24;  // cli/commands.h: kDefaultSegment
 
-std::vector<uint8_t> read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 std::vector<fs::path> files_of(const fs::path& arg, size_t every, size_t first) {
-  std::vector<fs::path> all;
-  if (fs::is_directory(arg)) {
-    for (const auto& entry : fs::recursive_directory_iterator(arg))
-      if (entry.is_regular_file()) all.push_back(entry.path());
-    std::sort(all.begin(), all.end());
-  } else {
-    all.push_back(arg);
-  }
+  const std::vector<fs::path> all = mbz::bench::files_under(arg);
   std::vector<fs::path> files;
   for (size_t i = 0; i < all.size(); i += every) files.push_back(all[i]);
   if (first && files.size() > first) files.resize(first);
@@ -74,7 +63,7 @@ struct Input {
 Input flatten(const fs::path& path, size_t group) {
   mbz::io::FlattenOptions options;
   options.pixels = options.samples = true;
-  mbz::io::Flattened flat = mbz::io::flatten(read_file(path), options);
+  mbz::io::Flattened flat = mbz::io::flatten(mbz::bench::read_file(path), options);
   Input in{path, {}, std::move(flat.stream), group};
   in.header.modality = static_cast<uint8_t>(flat.modality);
   in.header.params = std::move(flat.params);

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_files.h"
 #include "codec/cm/cm_codec.h"
 #include "codec/error.h"
 
@@ -38,35 +39,8 @@ struct Totals {
   }
 };
 
-std::vector<uint8_t> read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// Size of `xz -9e` output for the file (run through the shell, the path single-quoted).
-uint64_t xz_size(const fs::path& path) {
-  std::string quoted = "'";
-  for (char c : path.string()) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  quoted += "'";
-  FILE* pipe = popen(("xz -9e -c -- " + quoted + " | wc -c").c_str(), "r");
-  if (pipe == nullptr) return 0;
-  unsigned long long size = 0;
-  if (std::fscanf(pipe, "%llu", &size) != 1) size = 0;
-  pclose(pipe);
-  return size;
-}
-
-std::vector<fs::path> files_of(const fs::path& arg) {
-  std::vector<fs::path> files;
-  if (fs::is_directory(arg)) {
-    for (const auto& entry : fs::recursive_directory_iterator(arg))
-      if (entry.is_regular_file()) files.push_back(entry.path());
-    std::sort(files.begin(), files.end());
-  } else {
-    files.push_back(arg);
-  }
-  return files;
-}
+// Size of `xz -9e` output for the file.
+uint64_t xz_size(const fs::path& path) { return mbz::bench::output_size("xz -9e -c --", path); }
 
 void print_row(const std::string& name, const Totals& t, bool with_xz) {
   const double bpb = t.bytes ? 8.0 * t.coded / t.bytes : 0;
@@ -108,8 +82,8 @@ int main(int argc, char** argv) {
   try {
     for (const auto& path : paths) {
       Totals row;
-      for (const auto& file : files_of(path)) {
-        const auto data = read_file(file);
+      for (const auto& file : mbz::bench::files_under(path)) {
+        const auto data = mbz::bench::read_file(file);
         Totals t;
         t.files = 1;
         t.bytes = data.size();

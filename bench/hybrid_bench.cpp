@@ -14,6 +14,8 @@
 // Speeds are per thread: the pass runs on one thread, the model's own threads aside.
 #include <zstd.h>
 
+#include "bench/bench_files.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -38,25 +40,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using mbz::ChunkMethod;
 
-std::vector<uint8_t> read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::string quoted(const fs::path& path) {
-  std::string q = "'";
-  for (char c : path.string()) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-uint64_t tool_size(const std::string& command, const fs::path& path) {
-  FILE* pipe = popen((command + " " + quoted(path) + " | wc -c").c_str(), "r");
-  if (pipe == nullptr) return 0;
-  unsigned long long size = 0;
-  if (std::fscanf(pipe, "%llu", &size) != 1) size = 0;
-  pclose(pipe);
-  return size;
-}
 
 std::vector<fs::path> files_of(const std::vector<std::string>& args, uint64_t limit) {
   std::vector<fs::path> files;
@@ -128,7 +111,7 @@ int main(int argc, char** argv) {
     std::vector<std::vector<uint8_t>> data;
     uint64_t bytes = 0;
     for (const auto& f : files) {
-      data.push_back(read_file(f));
+      data.push_back(mbz::bench::read_file(f));
       bytes += data.back().size();
     }
     std::vector<uint64_t> zstd(files.size());
@@ -191,7 +174,7 @@ int main(int argc, char** argv) {
     }
     uint64_t xz = 0, zstd_total = 0;
     const auto t0 = Clock::now();
-    for (size_t i = 0; i < files.size(); ++i) xz += tool_size("xz -9e -c --", files[i]);
+    for (size_t i = 0; i < files.size(); ++i) xz += mbz::bench::output_size("xz -9e -c --", files[i]);
     const double xz_s = std::chrono::duration<double>(Clock::now() - t0).count();
     for (uint64_t z : zstd) zstd_total += z;
     std::printf(
