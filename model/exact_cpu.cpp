@@ -79,10 +79,15 @@ int64_t isqrt(int64_t n) {
 #else
 #define MBZ_CPU_VERSIONS
 #endif
-MBZ_CPU_VERSIONS int32_t dot8_plain(const int8_t* a, const int8_t* b, int64_t n) {
+MBZ_CPU_VERSIONS int32_t dot8(const int8_t* a, const int8_t* b, int64_t n) {
   int32_t sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += int32_t(a[i]) * int32_t(b[i]);
   return sum;
+}
+
+// out[o] = sum_i w[o][i] x[i] for o < rows: one stream through a Linear's int8 weights.
+void dot_rows_plain(const int8_t* w, int64_t rows, int64_t in, const int8_t* x, int32_t* out) {
+  for (int64_t o = 0; o < rows; ++o) out[o] = dot8(w + o * in, x, in);
 }
 
 #ifdef MBZ_VNNI
@@ -91,46 +96,18 @@ MBZ_CPU_VERSIONS int32_t dot8_plain(const int8_t* a, const int8_t* b, int64_t n)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-// The same sum with AVX-512 VNNI, whose vpdpbusd multiplies unsigned by signed bytes: with
-// a' = a + 128 (a XOR 0x80 read as unsigned), sum a b = sum a' b - 128 sum b, and sum b is
-// one more vpdpbusd against ones. No step saturates (vpdpbusd wraps, and every partial sum
-// stays below 2^31), so the result is the plain loop's to the bit.
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) int32_t dot8_vnni(const int8_t* a,
-                                                                          const int8_t* b,
-                                                                          int64_t n) {
-  const __m512i flip = _mm512_set1_epi8(char(0x80)), ones = _mm512_set1_epi8(1);
-  __m512i ab = _mm512_setzero_si512(), bsum = _mm512_setzero_si512();
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    const __m512i vb = _mm512_loadu_si512(b + i);
-    ab = _mm512_dpbusd_epi32(ab, _mm512_xor_si512(_mm512_loadu_si512(a + i), flip), vb);
-    bsum = _mm512_dpbusd_epi32(bsum, ones, vb);
-  }
-  if (i < n) {  // the tail, masked: b's missing bytes are 0, so a's contribute nothing
-    const __mmask64 m = (uint64_t(1) << (n - i)) - 1;
-    const __m512i vb = _mm512_maskz_loadu_epi8(m, b + i);
-    ab = _mm512_dpbusd_epi32(ab, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, a + i), flip), vb);
-    bsum = _mm512_dpbusd_epi32(bsum, ones, vb);
-  }
-  return _mm512_reduce_add_epi32(ab) - 128 * _mm512_reduce_add_epi32(bsum);
-}
-#endif
-
-// out[o] = sum_i w[o][i] x[i] for o < rows: one stream through a Linear's int8 weights.
-void dot_rows_plain(const int8_t* w, int64_t rows, int64_t in, const int8_t* x, int32_t* out) {
-  for (int64_t o = 0; o < rows; ++o) out[o] = dot8_plain(w + o * in, x, in);
-}
-
-#ifdef MBZ_VNNI
 #define MBZ_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vnni")))
 // 64 bytes of p from i: a whole load below `whole`, else the masked tail (zeros beyond).
 MBZ_VNNI_TARGET inline __m512i load64(const int8_t* p, int64_t i, int64_t whole, __mmask64 tail) {
   return i < whole ? _mm512_loadu_si512(p + i) : _mm512_maskz_loadu_epi8(tail, p + i);
 }
 
-// dot_rows with VNNI, four weight rows at a time against one load of x; here the weights
-// are the flipped (unsigned) operand, so the correction 128 sum x is computed once a call.
-// A masked-off weight byte reads as 0 ^ 0x80 = 128 but meets x's 0 there.
+// dot_rows with AVX-512 VNNI, whose vpdpbusd multiplies unsigned by signed bytes: with
+// w' = w + 128 (w XOR 0x80 read as unsigned), sum w x = sum w' x - 128 sum x, and sum x is
+// one more vpdpbusd against ones, once a call. No step saturates (vpdpbusd wraps, and
+// every partial sum stays below 2^31), so the result is the plain loop's to the bit. Four
+// rows at a time against one load of x. A masked-off weight byte reads as 0 ^ 0x80 = 128
+// but meets x's 0 there.
 MBZ_VNNI_TARGET void dot_rows_vnni(const int8_t* w, int64_t rows, int64_t in, const int8_t* x,
                                    int32_t* out) {
   const __m512i flip = _mm512_set1_epi8(char(0x80)), ones = _mm512_set1_epi8(1);
@@ -172,21 +149,16 @@ MBZ_VNNI_TARGET void dot_rows_vnni(const int8_t* w, int64_t rows, int64_t in, co
 #pragma GCC diagnostic pop
 #endif
 
-struct Kernels {
-  int32_t (*dot8)(const int8_t*, const int8_t*, int64_t);
-  void (*dot_rows)(const int8_t*, int64_t, int64_t, const int8_t*, int32_t*);
-};
-Kernels pick_kernels() {
+using DotRows = void (*)(const int8_t*, int64_t, int64_t, const int8_t*, int32_t*);
+DotRows pick_dot_rows() {
 #ifdef MBZ_VNNI
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw"))
-    return {dot8_vnni, dot_rows_vnni};
+    return dot_rows_vnni;
 #endif
-  return {dot8_plain, dot_rows_plain};
+  return dot_rows_plain;
 }
-const Kernels kernels = pick_kernels();
-const auto dot8 = kernels.dot8;
-const auto dot_rows = kernels.dot_rows;
+const DotRows dot_rows = pick_dot_rows();
 
 // part[i] += sum over keys j in [j0, j1) of e[j] v[j][i], i < hd: the attention's weighted
 // sum of values, in int32 (the caller keeps j1 - j0 <= 1024).
@@ -270,7 +242,7 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
                                  std::vector<int64_t>& r, std::vector<int8_t>& out) {
   const int64_t d = stack.width, h = stack.heads, hd = d / h;
   // Scratch space kept between steps: this runs once per byte.
-  auto& [a, qkv, attended, hid, acc, scores, e, num, part, sums] = scratch_;
+  auto& [a, qkv, attended, hid, acc, e, num, scores, part, sums] = scratch_;
   a.resize(size_t(n_ * d));
   qkv.resize(size_t(n_ * 3 * d));
   attended.resize(size_t(n_ * d));
@@ -295,11 +267,8 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
         int8_t* values = c.v.data() + ((s * h + head) * c.capacity) * hd;
         std::copy_n(q + d + head * hd, hd, keys + pos * hd);
         std::copy_n(q + 2 * d + head * hd, hd, values + pos * hd);
-        int64_t best = INT64_MIN;
-        for (int64_t j = 0; j < len; ++j) {
-          scores[j] = dot8(q + head * hd, keys + j * hd, hd);
-          best = std::max(best, scores[j]);
-        }
+        dot_rows(keys, len, hd, q + head * hd, scores.data());  // q . k_j for every key
+        const int64_t best = *std::max_element(scores.begin(), scores.begin() + len);
         int64_t total = 0;
         for (int64_t j = 0; j < len; ++j) {
           const int64_t delta = std::min<int64_t>(best - scores[j], int64_t(1) << 31);

@@ -58,8 +58,8 @@ class CpuExactDecoder {
 
   struct Scratch {
     std::vector<int8_t> a, qkv, attended, hidden;
-    std::vector<int64_t> acc, scores, e, num;
-    std::vector<int32_t> part, sums;
+    std::vector<int64_t> acc, e, num;
+    std::vector<int32_t> scores, part, sums;
   };
 
   const CpuExactModel& model_;
