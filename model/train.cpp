@@ -57,6 +57,12 @@ struct AdamW {
   std::vector<std::string> names;
   std::vector<torch::Tensor> params, exp_avg, exp_avg_sq;
   std::vector<bool> decay;  // matrices decay; norm weights, positions, start patches don't
+  // Updates folded into exp_avg and exp_avg_sq. The bias correction counts these, not the
+  // run's steps, so that moments restarted at zero in the middle of a run (a checkpoint
+  // without optimizer state) are corrected as new ones. Corrected by the run's step k
+  // instead, the first update after such a restart was (0.1 / (1 - 0.9^k)) /
+  // sqrt(0.001 / (1 - 0.999^k)) lr a weight: 0.5 lr at step 21, 3.2 lr from step ~3000.
+  int64_t moment_steps = 0;
 
   void init(Megabyte& model) {
     for (const auto& item : model->named_parameters()) {
@@ -67,11 +73,11 @@ struct AdamW {
       decay.push_back(item.value().dim() == 2 && item.key().find("position") == std::string::npos);
     }
   }
-  // `step` counts from 1.
-  void update(const TrainOptions& o, double lr, int64_t step) {
+  void update(const TrainOptions& o, double lr) {
     torch::NoGradGuard no_grad;
-    const double bias1 = 1 - std::pow(o.beta1, double(step));
-    const double bias2 = 1 - std::pow(o.beta2, double(step));
+    ++moment_steps;
+    const double bias1 = 1 - std::pow(o.beta1, double(moment_steps));
+    const double bias2 = 1 - std::pow(o.beta2, double(moment_steps));
     // The parameters that have a gradient, as lists for the _foreach ops: on CUDA each op
     // below is a few multi-tensor kernels instead of one kernel per parameter.
     std::vector<torch::Tensor> p, g, m, v, decayed;
@@ -99,9 +105,12 @@ struct AdamW {
       out.push_back({"optim." + names[i] + ".exp_avg", exp_avg[i]});
       out.push_back({"optim." + names[i] + ".exp_avg_sq", exp_avg_sq[i]});
     }
+    out.push_back({"optim.moment_steps", torch::tensor({moment_steps}, torch::kLong)});
   }
   // Returns false when the checkpoint has no optimizer state (the moments restart at 0).
-  bool load(const std::vector<NamedTensor>& tensors) {
+  // `step` is the checkpoint's step: the moments' count in files written before
+  // optim.moment_steps existed, whose moments never restarted.
+  bool load(const std::vector<NamedTensor>& tensors, int64_t step) {
     std::map<std::string, const torch::Tensor*> by_name;
     for (const NamedTensor& t : tensors) by_name[t.name] = &t.tensor;
     torch::NoGradGuard no_grad;
@@ -118,6 +127,12 @@ struct AdamW {
         any = true;
       }
     }
+    const auto count = by_name.find("optim.moment_steps");
+    moment_steps = !any ? 0 : count != by_name.end() ? count->second->item<int64_t>() : step;
+    if (moment_steps < 0 || moment_steps > step)
+      throw Error(ErrorCode::kModelMismatch,
+                  "optimizer state: optim.moment_steps is " + std::to_string(moment_steps) +
+                      " in a checkpoint of step " + std::to_string(step));
     return any;
   }
 };
@@ -364,9 +379,9 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
   int64_t step = 0;
   if (!o.resume.empty()) {
     step = resumed.step;
-    // Without optimizer state the moments restart from zero: the run continues, but its
-    // next steps differ from those of an uninterrupted run.
-    optimizer.load(resumed.tensors);
+    // Without optimizer state the moments restart from zero (and their bias correction
+    // with them): the run continues, but its next steps differ from an uninterrupted run's.
+    optimizer.load(resumed.tensors, step);
     resumed = Checkpoint();
   }
   const int64_t window =
@@ -414,7 +429,7 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
     // parameters stay equal without being sent.
     const double loss = parallel.step(batch, device.is_cuda());
     if (o.clip > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), o.clip);
-    optimizer.update(o, lr, step + 1);
+    optimizer.update(o, lr);
     for (torch::Tensor& param : optimizer.params) param.mutable_grad() = torch::Tensor();
     if (!profile.empty() && step + 1 == first + kProfileFrom + kProfileSteps) {
       torch::cuda::synchronize();

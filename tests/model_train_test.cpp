@@ -127,6 +127,43 @@ TEST(Train, ResumeGivesIdenticalSteps) {
     EXPECT_TRUE(torch::equal(a.tensors[i].tensor, b.tensors[i].tensor)) << a.tensors[i].name;
 }
 
+// Resumed from a checkpoint without optimizer state, AdamW's moments restart at zero and
+// are bias-corrected as new: the first step is Adam's first, lr * g / |g|, so the weight
+// that moves most moves by the learning rate (no weight decay here). Corrected by the
+// run's step count (20) instead, it moved by 0.5 lr (3.2 lr at step 3000). The next
+// checkpoint, with state, carries the moments' own count.
+TEST(Train, ResumeWithoutOptimizerStateTakesAnAdamFirstStep) {
+  const fs::path dir = temp_dir("resume_no_state");
+  Corpus data;
+  data.streams[1] = word_corpus(50'000, 3);
+  TrainOptions o = tiny_options(dir / "first");
+  o.steps = 40;
+  o.warmup = 2;
+  o.weight_decay = 0;
+  o.save_optimizer = false;
+  o.time_limit = 0;
+  o.checkpoint_every = 20;
+  train(o, data, {}, {});
+  o.out_dir = (dir / "resumed").string();
+  o.resume = (dir / "first" / "step-00000020.mbzm").string();
+  o.steps = 21;
+  o.save_optimizer = true;
+  double lr = 0;
+  const std::string end = train(o, data, {}, [&](const Progress& p) { lr = p.lr; });
+  ASSERT_GT(lr, 0);
+  const Checkpoint before = read_checkpoint(o.resume), after = read_checkpoint(end);
+  double largest = 0;
+  for (const NamedTensor& a : after.tensors) {
+    if (a.name == "optim.moment_steps") EXPECT_EQ(a.tensor.item<int64_t>(), 1);
+    if (a.name.rfind("optim.", 0) == 0) continue;
+    for (const NamedTensor& b : before.tensors)
+      if (b.name == a.name)
+        largest = std::max(largest, (a.tensor - b.tensor).abs().max().item<double>());
+  }
+  EXPECT_GT(largest, 0.9 * lr);
+  EXPECT_LE(largest, 1.001 * lr);
+}
+
 // Data parallelism on the CPU: three ranks (here threads of one process; mbz train
 // --gpus starts processes), each taking a third of every batch, take the steps one model
 // takes on the whole batch (up to float rounding: the gradient is summed in another
