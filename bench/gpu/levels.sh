@@ -9,7 +9,7 @@
 #
 #   bash bench/gpu/levels.sh OUT_DIR [SECONDS_PER_RUN] [TEXT_BYTES]
 #
-# MBZ and CORPUS override build-cuda/mbz and data/gpu/corpus.
+# MODALITIES (default "text image audio") picks the inputs; MBZ and CORPUS override build-cuda/mbz and data/gpu/corpus.
 # OUT_DIR/levels.tsv: modality, level, device, lanes, raw bytes (text bytes, RGB bytes,
 # 16-bit PCM bytes), archive bytes, bits per raw byte, compress and decompress MB/s, check.
 # Level 3 with one lane codes the first 100 kB of the text only.
@@ -28,7 +28,7 @@ audio=$(find "$corpus/audio/valid" -name '*.flac' -size -300k -printf '%s %p\n' 
 declare -A input=([text]=$work/text.txt [text-100k]=$work/text-100k.txt [image]=$image [audio]=$audio)
 declare -A flags=([text]="" [text-100k]="" [image]="--pixels" [audio]="--samples")
 declare -A ext=([text]=txt [text-100k]=txt [image]=png [audio]=wav)
-printf 'modality\tlevel\tdevice\tlanes\traw_bytes\tarchive_bytes\tbits_per_raw_byte\tcompress_MBps\tdecompress_MBps\tcheck\n' \
+[[ -f $out/levels.tsv ]] || printf 'modality\tlevel\tdevice\tlanes\traw_bytes\tarchive_bytes\tbits_per_raw_byte\tcompress_MBps\tdecompress_MBps\tcheck\n' \
   > "$out/levels.tsv"
 now() { date +%s.%N; }
 one() {  # MODALITY LEVEL DEVICE LANES
@@ -69,7 +69,7 @@ print("\t".join([m, level, device, lanes, str(raw), str(size), "%.4f" % (8 * siz
 PY
   tail -1 "$out/levels.tsv"
 }
-for m in text image audio; do
+for m in ${MODALITIES:-text image audio}; do
   for level in 0 1 2; do one $m $level cpu 1; done
   one $m 3 cuda 256
   one $m 3 cuda 64
