@@ -7,12 +7,20 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <string>
 
 #include "codec/error.h"
 #include "model/torch_compat.h"
+
+#if MBZ_EXACT_CUDA_GRAPHS
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/cuda.h>
+#endif
 
 namespace mbz::model {
 
@@ -164,21 +172,21 @@ Tensor stack_forward(const ExactStack& s, Tensor r, const Tensor& table) {
   return rms_norm(r, s.norm);
 }
 
-// One new position r [N, 1, D] against the caches -> int8 [N, 1, D].
+// One new position r [N, 1, D] against the caches -> int8 [N, 1, D]. `position` ([1]
+// int64, on the caches' device) is where the new keys go; the keys after it are masked,
+// which takes them out exactly (weight 0, model/EXACT.md), so every step has the same
+// shapes whatever the position: a step can be captured once in a CUDA graph and replayed.
 Tensor stack_step(const ExactStack& s, Tensor r, std::vector<ExactCache>& caches,
-                  const Tensor& table) {
+                  const Tensor& table, const Tensor& position) {
   for (size_t i = 0; i < s.blocks.size(); ++i) {
     const ExactBlock& block = s.blocks[i];
     ExactCache& c = caches[i];
-    if (c.length >= c.k.size(2))
-      throw Error(ErrorCode::kUsageBadArgument, "exact decoder: the context is full");
     const auto [q, k, v] = split_heads(linear(rms_norm(r, block.norm1), block.qkv), s.heads);
-    c.k.narrow(2, c.length, 1).copy_(k);
-    c.v.narrow(2, c.length, 1).copy_(v);
-    ++c.length;
-    const Tensor keys = c.k.narrow(2, 0, c.length), values = c.v.narrow(2, 0, c.length);
-    const Tensor scores = exact_matmul(q, keys.transpose(-2, -1));  // [N, H, 1, len]
-    r = block_rest(r, merge_heads(attend(scores, Tensor(), values, block, table)), block);
+    c.k.index_copy_(2, position, k);
+    c.v.index_copy_(2, position, v);
+    const Tensor later = torch::arange(c.k.size(2), position.options()).gt(position);
+    const Tensor scores = exact_matmul(q, c.k.transpose(-2, -1));  // [N, H, 1, capacity]
+    r = block_rest(r, merge_heads(attend(scores, later, c.v, block, table)), block);
   }
   return rms_norm(r, s.norm);
 }
@@ -649,10 +657,14 @@ Tensor cdf_tables(const Tensor& weights) {
   const Tensor index = torch::arange(256, weights.options());
   const Tensor heaviest =
       torch::where(weights == weights.amax(-1, true), index, int64_t{256}).amin(-1, true);
-  // The smallest shift that brings the sum below 2^32.
-  Tensor shift = torch::zeros_like(sum);
-  for (int bit = 0; bit < 32; ++bit)
-    shift = shift + (torch::bitwise_right_shift(sum, shift) >= (int64_t{1} << 32)).to(torch::kLong);
+  // The smallest shift that brings the sum below 2^32: the sum's bit length less 32, where
+  // the bit length comes from a binary search for the highest set bit (sums are < 2^63).
+  Tensor high = torch::zeros_like(sum);
+  for (int64_t step : {32, 16, 8, 4, 2, 1}) {
+    const Tensor up = high + step;
+    high = torch::where(torch::bitwise_right_shift(sum, up) > 0, up, high);
+  }
+  const Tensor shift = (high + 1 - 32).clamp_min(0);  // sum 0: high 0, shift 0
   const Tensor shifted = torch::bitwise_right_shift(weights, shift);
   const Tensor total = shifted.sum(-1, true);
   const Tensor scale = torch::div(torch::full_like(total, kSpare << 32), total.clamp_min(1),
@@ -673,9 +685,38 @@ ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality)
   local_caches_ = new_caches(model.local, n_, c.patch, model.device());
   patch_ = torch::zeros({n_, c.patch}, modality.options());
   previous_ = torch::full({n_}, kStartId, modality.options());
+  patch_index_ = torch::zeros({1}, modality.options());
+  byte_index_ = torch::zeros({1}, modality.options());
+  const char* graphs = std::getenv("MBZ_CUDA_GRAPHS");
+  graphs_ = model.device().is_cuda() && graphs && std::string(graphs) == "1";
 }
 
-Tensor ExactDecoder::next_weights() {
+ExactDecoder::~ExactDecoder() = default;
+
+// The global stack on the patch before patch_index_ (the start patch for the first) -> the
+// local model's condition for every byte of the next patch, [N, P, Dl].
+Tensor ExactDecoder::global_step() {
+  const Config& c = model_.config;
+  const Tensor start = model_.global_start.index_select(0, modality_).unsqueeze(1);  // [N, 1, Dg]
+  const Tensor bytes = gather_rows(model_.global_bytes, patch_).view({n_, 1, c.global_width});
+  Tensor in = torch::where(patch_index_.eq(0).view({1, 1, 1}), start, bytes);
+  in = add_residual(in, model_.global_position.index_select(0, patch_index_));
+  const Tensor g = stack_step(model_.global, in, global_caches_, model_.attn_table, patch_index_);
+  return to_residual(g.view({n_, c.patch, c.global_width / c.patch}), model_.global_to_local);
+}
+
+// The local stack on byte byte_index_ of the patch -> weights of the next byte, [N, 256].
+Tensor ExactDecoder::local_step() {
+  const Tensor in = add_residual(
+      add_residual(condition_.index_select(1, byte_index_).squeeze(1),
+                   gather_rows(model_.local_bytes, previous_)),
+      model_.local_position.index_select(0, byte_index_));
+  const Tensor h =
+      stack_step(model_.local, in.unsqueeze(1), local_caches_, model_.attn_table, byte_index_);
+  return output_weights(model_, h.squeeze(1));
+}
+
+void ExactDecoder::step(bool tables) {
   torch::NoGradGuard no_grad;
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   if (pending_)
@@ -685,21 +726,30 @@ Tensor ExactDecoder::next_weights() {
   if (position_ >= c.context_bytes())
     throw Error(ErrorCode::kUsageBadArgument, "exact decoder: streams end at the context, " +
                                                   std::to_string(c.context_bytes()) + " bytes");
-  if (j == 0) {
-    Tensor in = k == 0 ? model_.global_start.index_select(0, modality_).unsqueeze(1)
-                       : gather_rows(model_.global_bytes, patch_).view({n_, 1, c.global_width});
-    in = add_residual(in, model_.global_position.narrow(0, k, 1));
-    const Tensor g = stack_step(model_.global, in, global_caches_, model_.attn_table);
-    condition_ = to_residual(g.view({n_, c.patch, c.global_width / c.patch}),
-                             model_.global_to_local);  // [N, P, Dl]
-    for (ExactCache& cache : local_caches_) cache.length = 0;
+  patch_index_.fill_(k);
+  byte_index_.fill_(j);
+  // With graphs, the first patch runs eagerly (it initializes the libraries' state, which a
+  // capture must not do); at the second patch both steps are captured and then replayed.
+  if (graphs_ && k >= 1 && !captured_) capture();
+  if (captured_) {
+    if (j == 0) global_graph_.replay();
+    local_graph_.replay();
+  } else {
+    if (j == 0) condition_ = global_step();
+    weights_ = local_step();
+    if (tables) tables_ = cdf_tables(weights_);
   }
-  const Tensor in = add_residual(
-      add_residual(condition_.select(1, j), gather_rows(model_.local_bytes, previous_)),
-      model_.local_position[j]);
-  const Tensor h = stack_step(model_.local, in.unsqueeze(1), local_caches_, model_.attn_table);
   pending_ = true;
-  return output_weights(model_, h.squeeze(1));
+}
+
+Tensor ExactDecoder::next_weights() {
+  step(false);
+  return captured_ ? weights_.clone() : weights_;
+}
+
+Tensor ExactDecoder::next_tables() {
+  step(true);
+  return tables_;
 }
 
 void ExactDecoder::push(const Tensor& bytes) {
@@ -707,10 +757,33 @@ void ExactDecoder::push(const Tensor& bytes) {
     throw Error(ErrorCode::kUsageBadArgument, "exact decoder: push() without next_weights()");
   const int64_t j = position_ % model_.config.patch;
   patch_.select(1, j).copy_(bytes);
-  previous_ = bytes.clone();
   pending_ = false;
   ++position_;
-  if (position_ % model_.config.patch == 0) previous_.fill_(kStartId);
+  // In place: a captured step reads these very tensors.
+  if (position_ % model_.config.patch == 0)
+    previous_.fill_(kStartId);
+  else
+    previous_.copy_(bytes);
 }
+
+#if MBZ_EXACT_CUDA_GRAPHS
+void ExactDecoder::capture() {
+  torch::cuda::synchronize();
+  {
+    // Captures run on a side stream; the graphs then replay on the current one.
+    const c10::cuda::CUDAStreamGuard side(c10::cuda::getStreamFromPool());
+    global_graph_.capture_begin();
+    condition_ = global_step();
+    global_graph_.capture_end();
+    local_graph_.capture_begin();
+    weights_ = local_step();
+    tables_ = cdf_tables(weights_);
+    local_graph_.capture_end();
+  }
+  captured_ = true;
+}
+#else
+void ExactDecoder::capture() { graphs_ = false; }
+#endif
 
 }  // namespace mbz::model

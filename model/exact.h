@@ -17,6 +17,10 @@
 
 #include <torch/torch.h>
 
+#if MBZ_EXACT_CUDA_GRAPHS
+#include <ATen/cuda/CUDAGraph.h>
+#endif
+
 #include <cstdint>
 #include <vector>
 
@@ -126,23 +130,49 @@ torch::Tensor cdf_tables(const torch::Tensor& weights);
 
 // Byte-by-byte decoding of N streams in step, as Decoder in model/megabyte.h: the global
 // stack once per patch, the local stack once per byte, against caches. Gives exactly the
-// weights of ExactModel::forward on the same streams.
+// weights of ExactModel::forward on the same streams. Every step has the same shapes (the
+// cache positions not yet written are masked out), so on CUDA, with MBZ_CUDA_GRAPHS=1 in
+// the environment (in builds against a CUDA LibTorch), the global step and the local step
+// are each captured once in a CUDA graph and replayed, a launch a byte instead of hundreds.
 class ExactDecoder {
  public:
   ExactDecoder(const ExactModel& model, const torch::Tensor& modality);
+  ~ExactDecoder();
+  ExactDecoder(const ExactDecoder&) = delete;
+  ExactDecoder& operator=(const ExactDecoder&) = delete;
   // Frequency weights of the next byte of every stream: [N, 256] int64.
   torch::Tensor next_weights();
+  // The same as coder tables (cdf_tables of the weights): [N, 257] int32, on the model's
+  // device, valid until the next step.
+  torch::Tensor next_tables();
   // The byte that came next in each stream: [N] int64.
   void push(const torch::Tensor& bytes);
   int64_t position() const { return position_; }
+  bool graphs() const { return captured_; }  // whether the steps replay CUDA graphs
 
  private:
+  void step(bool tables);
+  torch::Tensor global_step();
+  torch::Tensor local_step();
+  void capture();
+
   const ExactModel& model_;
   torch::Tensor modality_;
   int64_t n_, position_ = 0;
   std::vector<ExactCache> global_caches_, local_caches_;
-  torch::Tensor patch_, previous_, condition_;  // condition_: [N, P, Dl] int64
-  bool pending_ = false;
+  // The inputs of a step, written in place: the bytes of the current patch, the byte
+  // before the next one, the patch's and the byte's positions ([1] int64).
+  torch::Tensor patch_, previous_, patch_index_, byte_index_;
+  // Its outputs: condition_ [N, P, Dl] int64 (global), weights_ [N, 256], tables_ [N, 257].
+  torch::Tensor condition_, weights_, tables_;
+  bool pending_ = false, graphs_ = false, captured_ = false;
+#if MBZ_EXACT_CUDA_GRAPHS
+  at::cuda::CUDAGraph global_graph_, local_graph_;
+#else
+  struct NoGraph {
+    void replay() {}
+  } global_graph_, local_graph_;
+#endif
 };
 
 }  // namespace mbz::model

@@ -96,7 +96,7 @@ class ExactByteModel : public BatchByteModel {
     }
     if (!cpu_) {
       // On the device: the tables are built there, and only they come across.
-      const torch::Tensor t = cdf_tables(decoder_->next_weights()).cpu().contiguous();
+      const torch::Tensor t = decoder_->next_tables().cpu().contiguous();
       const int32_t* c = t.data_ptr<int32_t>();
       for (size_t j = 0; j < ids.size(); ++j)
         std::copy_n(c + size_t(ids[j]) * 257, 257, tables[j].c.begin());

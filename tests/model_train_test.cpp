@@ -154,7 +154,9 @@ TEST(Train, ResumeWithoutOptimizerStateTakesAnAdamFirstStep) {
   const Checkpoint before = read_checkpoint(o.resume), after = read_checkpoint(end);
   double largest = 0;
   for (const NamedTensor& a : after.tensors) {
-    if (a.name == "optim.moment_steps") EXPECT_EQ(a.tensor.item<int64_t>(), 1);
+    if (a.name == "optim.moment_steps") {
+      EXPECT_EQ(a.tensor.item<int64_t>(), 1);
+    }
     if (a.name.rfind("optim.", 0) == 0) continue;
     for (const NamedTensor& b : before.tensors)
       if (b.name == a.name)
