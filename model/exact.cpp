@@ -770,8 +770,14 @@ void ExactDecoder::push(const Tensor& bytes) {
 void ExactDecoder::capture() {
   torch::cuda::synchronize();
   {
-    // Captures run on a side stream; the graphs then replay on the current one.
+    // Captures run on a side stream; the graphs then replay on the current one. One eager
+    // step on that stream first lets the libraries set up their state for it (cuBLAS
+    // workspaces), which must not happen under capture; it writes the very keys and values
+    // that the replay after the capture writes again.
     const c10::cuda::CUDAStreamGuard side(c10::cuda::getStreamFromPool());
+    condition_ = global_step();
+    cdf_tables(local_step());
+    torch::cuda::synchronize();
     global_graph_.capture_begin();
     condition_ = global_step();
     global_graph_.capture_end();
