@@ -52,6 +52,13 @@ std::vector<uint8_t> word_corpus(size_t size, uint64_t seed) {
   return text;
 }
 
+// 50,000 bytes of words (word_corpus) as the text modality's training stream.
+Corpus text_words() {
+  Corpus data;
+  data.streams[1] = word_corpus(50'000, 3);
+  return data;
+}
+
 TrainOptions tiny_options(const fs::path& out) {
   TrainOptions o;
   o.config = "tiny";
@@ -102,8 +109,7 @@ TEST(Train, TinyModelLearnsWords) {
 // takes: same losses, same final parameters.
 TEST(Train, ResumeGivesIdenticalSteps) {
   const fs::path dir = temp_dir("resume");
-  Corpus data;
-  data.streams[1] = word_corpus(50'000, 3);
+  Corpus data = text_words();
   data.streams[0] = word_corpus(50'000, 4);  // two modalities: sampling must resume too
   TrainOptions o = tiny_options(dir / "whole");
   o.weights = {1, 2, 0, 0};
@@ -134,8 +140,7 @@ TEST(Train, ResumeGivesIdenticalSteps) {
 // checkpoint, with state, carries the moments' own count.
 TEST(Train, ResumeWithoutOptimizerStateTakesAnAdamFirstStep) {
   const fs::path dir = temp_dir("resume_no_state");
-  Corpus data;
-  data.streams[1] = word_corpus(50'000, 3);
+  Corpus data = text_words();
   TrainOptions o = tiny_options(dir / "first");
   o.steps = 40;
   o.warmup = 2;
@@ -199,8 +204,7 @@ std::vector<double> train_ranks(TrainOptions o, const Corpus& data, int ranks,
 
 TEST(Train, RanksTakeTheStepsOfOneModel) {
   const fs::path dir = temp_dir("ranks");
-  Corpus data;
-  data.streams[1] = word_corpus(50'000, 3);
+  Corpus data = text_words();
   TrainOptions o = tiny_options(dir / "one");
   o.steps = 8;
   const std::vector<double> one = train_ranks(o, data, 1, "");
