@@ -678,7 +678,17 @@ Tensor cdf_tables(const Tensor& weights) {
   return torch::cat({torch::zeros(first, freq.options()), freq.cumsum(-1)}, -1).to(torch::kInt);
 }
 
+namespace {
+bool cuda_graphs_from_environment() {
+  const char* graphs = std::getenv("MBZ_CUDA_GRAPHS");
+  return graphs && std::string(graphs) == "1";
+}
+}  // namespace
+
 ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality)
+    : ExactDecoder(model, modality, cuda_graphs_from_environment()) {}
+
+ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality, bool cuda_graphs)
     : model_(model), modality_(modality), n_(modality.size(0)) {
   const Config& c = model.config;
   global_caches_ = new_caches(model.global, n_, c.context, model.device());
@@ -687,8 +697,7 @@ ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality)
   previous_ = torch::full({n_}, kStartId, modality.options());
   patch_index_ = torch::zeros({1}, modality.options());
   byte_index_ = torch::zeros({1}, modality.options());
-  const char* graphs = std::getenv("MBZ_CUDA_GRAPHS");
-  graphs_ = model.device().is_cuda() && graphs && std::string(graphs) == "1";
+  graphs_ = cuda_graphs && model.device().is_cuda();
 }
 
 ExactDecoder::~ExactDecoder() = default;

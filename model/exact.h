@@ -136,7 +136,10 @@ torch::Tensor cdf_tables(const torch::Tensor& weights);
 // are each captured once in a CUDA graph and replayed, a launch a byte instead of hundreds.
 class ExactDecoder {
  public:
+  // `cuda_graphs`: replay CUDA graphs when the model is on CUDA (and the build has them);
+  // by default as the environment's MBZ_CUDA_GRAPHS says ("1": yes).
   ExactDecoder(const ExactModel& model, const torch::Tensor& modality);
+  ExactDecoder(const ExactModel& model, const torch::Tensor& modality, bool cuda_graphs);
   ~ExactDecoder();
   ExactDecoder(const ExactDecoder&) = delete;
   ExactDecoder& operator=(const ExactDecoder&) = delete;

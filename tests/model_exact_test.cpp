@@ -83,6 +83,36 @@ TEST(Exact, DecoderGivesTheEncodersIntegers) {
   EXPECT_THROW(decoder.next_weights(), Error);  // past the context
 }
 
+// On CUDA (skipped without a device): the decoder gives the CPU's integers, weights and
+// coder tables, stepping eagerly and replaying CUDA graphs (captured at the second patch,
+// where a build has them), over a whole window.
+TEST(Exact, CudaDecoderGivesTheCpuIntegers) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const Models m = tiny_models(3);
+  const int64_t n = 5, t = m.exact.config.context_bytes();
+  const torch::Tensor bytes = torch::randint(0, 256, {n, t}, torch::kLong);
+  const torch::Tensor modality = torch::tensor({0, 1, 2, 3, 1});
+  const torch::Tensor full = m.exact.forward(bytes, modality);  // on the CPU
+  const ExactModel cuda = m.exact.to(torch::kCUDA);
+  for (bool graphs : {false, true}) {
+    ExactDecoder decoder(cuda, modality.to(torch::kCUDA), graphs);
+    for (int64_t i = 0; i < t; ++i) {
+      const torch::Tensor tables = decoder.next_tables().cpu();
+      ASSERT_TRUE(torch::equal(tables, cdf_tables(full.select(1, i))))
+          << "position " << i << (graphs ? ", graphs" : "");
+      decoder.push(bytes.select(1, i).to(torch::kCUDA));
+    }
+    if (!graphs) {
+      EXPECT_FALSE(decoder.graphs());
+    }
+  }
+  ExactDecoder decoder(cuda, modality.to(torch::kCUDA), true);
+  for (int64_t i = 0; i < t; ++i) {
+    ASSERT_TRUE(torch::equal(decoder.next_weights().cpu(), full.select(1, i))) << "position " << i;
+    decoder.push(bytes.select(1, i).to(torch::kCUDA));
+  }
+}
+
 // The plain C++ decoder gives the torch engine's integers, stream by stream.
 void expect_cpu_decoder_matches(const ExactModel& exact, const torch::Tensor& bytes,
                                 const std::vector<uint8_t>& modality) {
