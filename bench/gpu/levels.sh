@@ -9,7 +9,9 @@
 #
 #   bash bench/gpu/levels.sh OUT_DIR [SECONDS_PER_RUN] [TEXT_BYTES]
 #
-# MODALITIES (default "text image audio") picks the inputs; MBZ and CORPUS override build-cuda/mbz and data/gpu/corpus.
+# MODALITIES (default "text image audio") picks the inputs, HOST_LEVELS (default "0 1 2")
+# the levels run on the host, CUDA_LANES (default "256 64 1") level 3's lane counts on CUDA,
+# CPU_LEVEL3=0 drops level 3 on the CPU; MBZ and CORPUS override build-cuda/mbz and data/gpu/corpus.
 # OUT_DIR/levels.tsv: modality, level, device, lanes, raw bytes (text bytes, RGB bytes,
 # 16-bit PCM bytes), archive bytes, bits per raw byte, compress and decompress MB/s, check.
 # Level 3 with one lane codes the first 100 kB of the text only.
@@ -70,11 +72,11 @@ PY
   tail -1 "$out/levels.tsv"
 }
 for m in ${MODALITIES:-text image audio}; do
-  for level in 0 1 2; do one $m $level cpu 1; done
-  one $m 3 cuda 256
-  one $m 3 cuda 64
+  for level in ${HOST_LEVELS-0 1 2}; do one $m $level cpu 1; done
   small=$m
   [[ $m == text ]] && small=text-100k
-  one $small 3 cuda 1
-  one $small 3 cpu 1
+  for lanes in ${CUDA_LANES-256 64 1}; do
+    if ((lanes == 1)); then one $small 3 cuda 1; else one $m 3 cuda "$lanes"; fi
+  done
+  [[ ${CPU_LEVEL3:-1} == 1 ]] && one $small 3 cpu 1
 done
