@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
                     "(checkpoint) windows of the model's context advance by this many bytes and "
                     "score only their last ones (default: disjoint windows)");
   score->add_option("--window", o.window,
-                    "With a checkpoint: window in bytes, at most its context (default: its context)");
+                    "With a checkpoint: window in bytes, at most its context (default: the window it was trained on, else its context)");
   score->add_option("--device", o.device,
                     "Where a checkpoint or model file runs: cpu, cuda or auto (default cpu)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));

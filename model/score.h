@@ -21,11 +21,13 @@ class FloatScorer {
   FloatScorer& operator=(const FloatScorer&) = delete;
 
   // Bits to code `stream` (modality numbered as io::Modality) with the model's float
-  // probabilities. Read in windows of the model's context C. stride 0 or >= C: disjoint
+  // probabilities. Read in windows of C bytes: the window the checkpoint trained on where
+  // it records one (a model is worse at global positions it never trained), else the
+  // model's context. stride 0 or >= C: disjoint
   // windows, each starting from the modality's start patch. stride S < C: the paper's
   // strided scoring: windows of C bytes advance by S and score only their last S bytes, so
   // every byte past the first window sees at least C - S bytes of context. window W > 0
-  // (at most C) reads in windows of W bytes instead of C, to measure what context buys.
+  // (at most the context) reads in windows of W bytes instead, to measure what context buys.
   double bits(std::span<const uint8_t> stream, int modality, int64_t stride = 0,
               int64_t window = 0);
   // bits() of many streams at once, in their order. Their windows share forward passes
@@ -37,7 +39,8 @@ class FloatScorer {
     int modality = 0;
   };
   std::vector<double> bits(std::span<const Stream> streams, int64_t stride = 0, int64_t window = 0);
-  // The window bits() reads with for a requested `window` (0: the context).
+  // The window bits() reads with for a requested `window` (0: the trained one, else the
+  // context).
   int64_t window(int64_t requested) const;
 
   int64_t context_bytes() const;

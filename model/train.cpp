@@ -313,10 +313,13 @@ std::array<double, 4> validate(Megabyte& model, const TrainOptions& o, const Cor
   return bpb;
 }
 
-std::string train_json(const TrainOptions& o) {
+// `window`: the bytes of a training window, which `mbz score` reads with by default (a
+// model is worse, not better, at global positions it never trained).
+std::string train_json(const TrainOptions& o, int64_t window) {
   std::ostringstream s;
   s << "{\"seed\": " << o.seed << ", \"steps\": " << o.steps << ", \"batch\": " << o.batch
-    << ", \"lr\": " << o.lr << ", \"device\": \"" << o.device << "\"";
+    << ", \"lr\": " << o.lr << ", \"window\": " << window << ", \"device\": \"" << o.device
+    << "\"";
   if (o.qat) s << ", \"qat\": true";
   s << "}";
   return s.str();
@@ -390,7 +393,7 @@ std::string train(const TrainOptions& o, const Corpus& train_data, const Corpus&
   auto save = [&](int64_t at) {
     Checkpoint c;
     c.config_json = model->config.to_json();
-    c.train_json = train_json(o);
+    c.train_json = train_json(o, window);
     c.step = at;
     c.tensors = model_tensors(model);
     if (o.bf16_weights)

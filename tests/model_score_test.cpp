@@ -27,7 +27,7 @@ struct Fixture {
   std::string path;
 };
 
-Fixture write_model(const std::string& name) {
+Fixture write_model(const std::string& name, const std::string& train_json = "") {
   torch::manual_seed(7);
   Fixture f{Megabyte(config_from_json(
                 R"({"patch": 4, "global_width": 32, "global_layers": 2, "global_heads": 2,
@@ -45,6 +45,7 @@ Fixture write_model(const std::string& name) {
   Checkpoint c;
   c.config_json = f.model->config.to_json();
   c.tensors = model_tensors(f.model);
+  c.train_json = train_json;
   write_checkpoint(f.path, c);
   return f;
 }
@@ -99,6 +100,21 @@ TEST(Score, MatchesThePlainForwardPass) {
     EXPECT_NEAR(got, expected, 1e-5 * expected) << n << " bytes";
     EXPECT_GT(got, 0.5 * n) << n << " bytes";  // real values, not a vacuous zero
   }
+}
+
+// A checkpoint that records its training window is read in that window by default; one
+// that does not, in its context; a requested window wins either way.
+TEST(Score, DefaultWindowIsTheTrainedOne) {
+  Fixture trained = write_model("trained_window", R"({"seed": 1, "window": 400, "device": "cpu"})");
+  FloatScorer scorer(trained.path);
+  EXPECT_EQ(scorer.window(0), 400);
+  EXPECT_EQ(scorer.window(800), 800);
+  EXPECT_EQ(scorer.window(5000), 1200);
+  const std::vector<uint8_t> s = random_bytes(1000, 5);
+  EXPECT_EQ(scorer.bits(s, 1), scorer.bits(s, 1, 0, 400));
+  EXPECT_NE(scorer.bits(s, 1), scorer.bits(s, 1, 0, 1200));
+  Fixture plain = write_model("untrained_window");
+  EXPECT_EQ(FloatScorer(plain.path).window(0), 1200);
 }
 
 // Windows of many streams of every length class batched together give each stream the bits
