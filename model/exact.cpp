@@ -787,10 +787,12 @@ void ExactDecoder::capture() {
     condition_ = global_step();
     cdf_tables(local_step());
     torch::cuda::synchronize();
-    global_graph_.capture_begin();
+    // Thread-local capture: segments decode in threads of their own, and another thread's
+    // CUDA calls must not break (or join) this capture.
+    global_graph_.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
     condition_ = global_step();
     global_graph_.capture_end();
-    local_graph_.capture_begin();
+    local_graph_.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
     weights_ = local_step();
     tables_ = cdf_tables(weights_);
     local_graph_.capture_end();
