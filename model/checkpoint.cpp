@@ -4,6 +4,7 @@
 
 #include <bit>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -320,6 +321,16 @@ Megabyte model_from_checkpoint(const Checkpoint& checkpoint, torch::Device devic
   model->to(device);
   model->eval();
   return model;
+}
+
+int64_t trained_window(const Checkpoint& checkpoint) {
+  const std::string key = "\"window\":";
+  const size_t at = checkpoint.train_json.find(key);
+  if (at == std::string::npos) return 0;
+  const char* begin = checkpoint.train_json.c_str() + at + key.size();
+  char* end = nullptr;
+  const long long value = std::strtoll(begin, &end, 10);
+  return end != begin && value > 0 ? value : 0;
 }
 
 }  // namespace mbz::model

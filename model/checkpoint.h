@@ -52,5 +52,9 @@ std::vector<NamedTensor> model_tensors(Megabyte& model);
 void load_model_tensors(Megabyte& model, const std::vector<NamedTensor>& tensors);
 // A model built from the checkpoint's config and parameters, on `device`, in eval mode.
 Megabyte model_from_checkpoint(const Checkpoint& checkpoint, torch::Device device);
+// The bytes of the windows the checkpoint was trained on (train_json's "window", written by
+// mbz train), 0 where it does not say. A model is worse past them: global positions beyond
+// never trained.
+int64_t trained_window(const Checkpoint& checkpoint);
 
 }  // namespace mbz::model

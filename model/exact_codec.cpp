@@ -309,7 +309,20 @@ std::unique_ptr<ModelFactory> load_exact_model(std::span<const uint8_t> bytes,
 std::vector<std::string> quantize_checkpoint(const std::string& checkpoint,
                                              const Corpus& calibration, int64_t windows,
                                              const std::string& out) {
-  Megabyte model = model_from_checkpoint(read_checkpoint(checkpoint), torch::kCPU);
+  Checkpoint source = read_checkpoint(checkpoint);
+  // The exact model codes in windows of its context: a checkpoint trained on shorter
+  // windows becomes a model of that context (global positions past it never trained).
+  if (const int64_t window = trained_window(source)) {
+    Config config = config_from_json(source.config_json);
+    const int64_t patches = (window + config.patch - 1) / config.patch;
+    if (patches < config.context) {
+      config.context = patches;
+      source.config_json = config.to_json();
+      for (NamedTensor& t : source.tensors)
+        if (t.name == "global_position") t.tensor = t.tensor.narrow(0, 0, patches).clone();
+    }
+  }
+  Megabyte model = model_from_checkpoint(source, torch::kCPU);
   const int64_t len = model->config.context_bytes();
   // Each modality with a window's worth of data is calibrated on its own windows.
   std::vector<std::pair<size_t, ExactModel>> by_modality;

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -20,18 +19,6 @@ struct FloatScorer::Impl {
   int64_t trained_window = 0;  // from the checkpoint's train_json; 0: not recorded
 };
 
-namespace {
-// The "window" of a checkpoint's train_json (model/train.cpp), 0 when it has none.
-int64_t trained_window(const std::string& train_json) {
-  const std::string key = "\"window\":";
-  const size_t at = train_json.find(key);
-  if (at == std::string::npos) return 0;
-  const char* begin = train_json.c_str() + at + key.size();
-  char* end = nullptr;
-  const long long value = std::strtoll(begin, &end, 10);
-  return end != begin && value > 0 ? value : 0;
-}
-}  // namespace
 
 FloatScorer::FloatScorer(const std::string& path, const std::string& device)
     : impl_(std::make_unique<Impl>()) {
@@ -43,7 +30,7 @@ FloatScorer::FloatScorer(const std::string& path, const std::string& device)
   const Checkpoint checkpoint = read_checkpoint(path);
   impl_->model = model_from_checkpoint(checkpoint, impl_->device);
   impl_->step = checkpoint.step;
-  impl_->trained_window = trained_window(checkpoint.train_json);
+  impl_->trained_window = trained_window(checkpoint);
 }
 
 FloatScorer::~FloatScorer() = default;

@@ -327,5 +327,32 @@ TEST(Exact, EachModalityKeepsItsOwnActivationScales) {
   std::filesystem::remove_all(dir);
 }
 
+// A checkpoint trained on windows shorter than its context quantizes to a model of that
+// context (the exact model codes in windows of its context, and positions past the
+// training windows never trained); one that records no window keeps its context.
+TEST(Exact, QuantizeCutsTheContextToTheTrainedWindow) {
+  torch::manual_seed(3);
+  Megabyte network(preset("tiny"));  // 32 patches of 4 bytes
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("mbz_exact_window_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  Corpus calibration;
+  calibration.streams[1].assign(1024, 'a');
+  auto quantized_context = [&](const std::string& train_json) {
+    Checkpoint float_file;
+    float_file.config_json = network->config.to_json();
+    float_file.train_json = train_json;
+    float_file.tensors = model_tensors(network);
+    write_checkpoint((dir / "f.mbzm").string(), float_file);
+    const std::string path = (dir / "q.mbzq").string();
+    quantize_checkpoint((dir / "f.mbzm").string(), calibration, 2, path);
+    return config_from_json(read_checkpoint(path).config_json).context;
+  };
+  EXPECT_EQ(quantized_context(R"({"seed": 1, "window": 62})"), 16);
+  EXPECT_EQ(quantized_context(R"({"seed": 1, "window": 4096})"), 32);
+  EXPECT_EQ(quantized_context(""), 32);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace mbz::model
