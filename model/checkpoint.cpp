@@ -324,13 +324,13 @@ Megabyte model_from_checkpoint(const Checkpoint& checkpoint, torch::Device devic
 }
 
 int64_t trained_window(const Checkpoint& checkpoint) {
-  const std::string key = "\"window\":";
-  const size_t at = checkpoint.train_json.find(key);
-  if (at == std::string::npos) return 0;
-  const char* begin = checkpoint.train_json.c_str() + at + key.size();
+  if (checkpoint.train_json.empty()) return 0;
+  const auto fields = parse_flat_json(checkpoint.train_json);
+  const auto window = fields.find("window");
+  if (window == fields.end()) return 0;
   char* end = nullptr;
-  const long long value = std::strtoll(begin, &end, 10);
-  return end != begin && value > 0 ? value : 0;
+  const long long value = std::strtoll(window->second.c_str(), &end, 10);
+  return *end == '\0' && value > 0 ? value : 0;
 }
 
 }  // namespace mbz::model

@@ -16,8 +16,8 @@ namespace {
   throw Error(ErrorCode::kUsageBadArgument, "model config: " + message);
 }
 
-// A flat JSON object whose values are numbers or strings: {"patch": 8, "norm": "rmsnorm"}.
-// Enough for configs; nested values are refused.
+}  // namespace
+
 std::map<std::string, std::string> parse_flat_json(const std::string& text) {
   std::map<std::string, std::string> fields;
   size_t i = 0;
@@ -69,6 +69,8 @@ std::map<std::string, std::string> parse_flat_json(const std::string& text) {
     return fields;
   }
 }
+
+namespace {
 
 int64_t to_int(const std::string& key, const std::string& value) {
   size_t pos = 0;

@@ -178,13 +178,15 @@ Tensor stack_forward(const ExactStack& s, Tensor r, const Tensor& table) {
 // shapes whatever the position: a step can be captured once in a CUDA graph and replayed.
 Tensor stack_step(const ExactStack& s, Tensor r, std::vector<ExactCache>& caches,
                   const Tensor& table, const Tensor& position) {
+  if (caches.empty()) return rms_norm(r, s.norm);
+  // Every layer's cache has the same capacity: one mask for the whole stack.
+  const Tensor later = torch::arange(caches[0].k.size(2), position.options()).gt(position);
   for (size_t i = 0; i < s.blocks.size(); ++i) {
     const ExactBlock& block = s.blocks[i];
     ExactCache& c = caches[i];
     const auto [q, k, v] = split_heads(linear(rms_norm(r, block.norm1), block.qkv), s.heads);
     c.k.index_copy_(2, position, k);
     c.v.index_copy_(2, position, v);
-    const Tensor later = torch::arange(c.k.size(2), position.options()).gt(position);
     const Tensor scores = exact_matmul(q, c.k.transpose(-2, -1));  // [N, H, 1, capacity]
     r = block_rest(r, merge_heads(attend(scores, later, c.v, block, table)), block);
   }

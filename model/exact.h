@@ -64,10 +64,10 @@ struct ExactStack {
   int64_t heads = 1;
 };
 
-// Keys and values of one exact attention layer: int8 values held as float32.
+// Keys and values of one exact attention layer: int8 values held as float32. A step
+// writes at its position and masks the later ones (stack_step), so no length is kept.
 struct ExactCache {
   torch::Tensor k, v;  // [N, H, capacity, d]
-  int64_t length = 0;
 };
 
 struct StackRanges;  // model/exact.cpp: the activation ranges of one stack

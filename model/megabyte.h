@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -59,6 +60,10 @@ struct Config {
 Config preset(const std::string& name);
 // A JSON object of Config fields; missing fields keep the defaults, unknown ones are an error.
 Config config_from_json(const std::string& json);
+// A flat JSON object whose values are numbers, strings or words ({"patch": 8, "qat": true})
+// as key -> value text; nested values are refused (kUsageBadArgument). Configs and the
+// training flags of checkpoints are written in it.
+std::map<std::string, std::string> parse_flat_json(const std::string& text);
 // A preset name, or the path of a JSON file.
 Config load_config(const std::string& name_or_path);
 

@@ -19,7 +19,6 @@ struct FloatScorer::Impl {
   int64_t trained_window = 0;  // from the checkpoint's train_json; 0: not recorded
 };
 
-
 FloatScorer::FloatScorer(const std::string& path, const std::string& device)
     : impl_(std::make_unique<Impl>()) {
   if (device != "cpu" && device != "cuda")
