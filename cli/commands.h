@@ -64,6 +64,7 @@ struct Options {
   int64_t stride = 0;
   int64_t window = 0;          // ... window in bytes; 0: the model's context
   std::string device = "cpu";  // ... and model files: cpu, cuda, or auto (cuda when there is one)
+  bool no_zstd = false;        // score --no-zstd: leave out zstd -19's sizes
 };
 
 // The chunk size compress and score use: --chunk-size, else the model's preference (at

@@ -194,6 +194,8 @@ int main(int argc, char** argv) {
                     "8 on the CPU, 256 on CUDA); never changes the figures")
       ->check(CLI::Range(1, 65536));
   score->add_flag("--json", o.json, "Print JSON");
+  score->add_flag("--no-zstd", o.no_zstd,
+                  "Leave out the zstd -19 column (each file compressed by libzstd, as `zstd -19`)");
   add_reading(score, o);
 
   mbz::cli::TrainCommand train_command;

@@ -3,6 +3,7 @@
 // tables over the stream io/ makes of each file, plus its transform parameters at 8 bits a
 // byte, without the container's overhead or the choice of other methods. Per file and per
 // modality, in bits per byte of the file and, for images and audio, per subpixel or sample.
+// Beside them, the same files' size under `zstd -19` (libzstd, each file on its own).
 #include "model/exact_codec.h"
 #include "model/score.h"
 
@@ -13,6 +14,8 @@
 #include <map>
 #include <memory>
 #include <thread>
+
+#include <zstd.h>
 
 #include "cli/commands.h"
 #include "cli/json.h"
@@ -107,6 +110,19 @@ std::vector<double> model_bits(const ModelFactory& factory, std::span<const Scor
   return bits;
 }
 
+// Bytes of `data` compressed by `zstd -19` in one frame with its checksum, as the zstd
+// command writes a file.
+uint64_t zstd19_size(std::span<const uint8_t> data) {
+  std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), &ZSTD_freeCCtx);
+  if (!cctx) throw Error(ErrorCode::kUnsupportedFeature, "zstd: cannot make a compression context");
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_compressionLevel, 19);
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_checksumFlag, 1);
+  std::vector<uint8_t> out(ZSTD_compressBound(data.size()));
+  const size_t n = ZSTD_compress2(cctx.get(), out.data(), out.size(), data.data(), data.size());
+  if (ZSTD_isError(n)) throw Error(ErrorCode::kUnsupportedFeature, ZSTD_getErrorName(n));
+  return n;
+}
+
 }  // namespace
 
 namespace {
@@ -115,17 +131,28 @@ namespace {
 struct Sum {
   uint64_t files = 0, bytes = 0, subpixels = 0, samples = 0;
   double bits = 0;
+  uint64_t zstd_bytes = 0;  // the files under zstd -19; 0: not measured (--no-zstd)
 
   void add(const Sum& s) {
     files += s.files, bytes += s.bytes, subpixels += s.subpixels, samples += s.samples;
-    bits += s.bits;
+    bits += s.bits, zstd_bytes += s.zstd_bytes;
   }
-  // bits per byte of the input file, and per subpixel or sample where those exist
+  // bits per byte of the input file, and per subpixel or sample where those exist; then
+  // zstd -19's size and its bits per byte of the file
   void to_json(Json& json, bool count_files = true) const {
     if (count_files) json.field("files", files);
     json.field("bytes", bytes).field("bits_per_byte", bytes ? bits / bytes : 0.0);
     if (subpixels) json.field("bits_per_subpixel", bits / subpixels);
     if (samples) json.field("bits_per_sample", bits / samples);
+    if (zstd_bytes)
+      json.field("zstd19_bytes", zstd_bytes)
+          .field("zstd19_bits_per_byte", bytes ? 8.0 * zstd_bytes / bytes : 0.0);
+  }
+  // zstd -19's bits per byte as a column, "-" when not measured
+  std::string zstd_column() const {
+    char buf[32] = "         -";
+    if (zstd_bytes) std::snprintf(buf, sizeof buf, "%10.4f", bytes ? 8.0 * zstd_bytes / bytes : 0.0);
+    return buf;
   }
   std::string units() const {
     char buf[64] = "";
@@ -175,7 +202,8 @@ int run_score(const Options& o) {
     json.field("id", model.identity().id_hex());
   json.end_object();
   json.key("files").begin_array();
-  if (!o.json) std::printf("%12s %-6s %10s  %s\n", "bytes", "as", "bits/byte", "file");
+  if (!o.json)
+    std::printf("%12s %-6s %10s %10s  %s\n", "bytes", "as", "bits/byte", "zstd -19", "file");
   int status = 0;
   std::map<std::string, Sum> by_modality;
   // Files read and flattened, waiting for their bits: they are scored in groups (of about
@@ -183,9 +211,10 @@ int run_score(const Options& o) {
   // model), so that the windows of many small files share forward passes.
   struct Pending {
     std::string file;
-    uint64_t size;
+    std::vector<uint8_t> data;  // the file, for zstd -19 (emptied once measured)
     io::Flattened flat;
     io::Units units;
+    uint64_t size = 0, zstd = 0;
   };
   constexpr size_t kGroupBytes = size_t{1} << 18;  // about 10 s of the small preset on 2 cores
   std::vector<Pending> pending;
@@ -201,6 +230,11 @@ int run_score(const Options& o) {
   const auto flush = [&] {
     std::vector<double> bits(pending.size());
     try {
+      if (!o.no_zstd)
+        parallel_for(threads, pending.size(), [&](unsigned, size_t i) {
+          pending[i].zstd = zstd19_size(pending[i].data);
+          pending[i].data = {};
+        });
       if (network) {
         std::vector<model::FloatScorer::Stream> streams;
         for (const Pending& p : pending)
@@ -230,7 +264,8 @@ int run_score(const Options& o) {
     for (size_t i = 0; i < pending.size(); ++i) {
       const Pending& p = pending[i];
       // The model codes the stream; the parameters are stored as they are (8 bits a byte).
-      Sum one{1, p.size, p.units.subpixels, p.units.samples, bits[i] + 8.0 * p.flat.params.size()};
+      Sum one{1, p.size, p.units.subpixels, p.units.samples, bits[i] + 8.0 * p.flat.params.size(),
+              p.zstd};
       const char* modality = io::modality_name(p.flat.modality);
       by_modality[modality].add(one);
       if (o.json) {
@@ -238,19 +273,22 @@ int run_score(const Options& o) {
         one.to_json(json, false);
         json.end_object();
       } else {
-        std::printf("%12llu %-6s %10.4f  %s%s\n", static_cast<unsigned long long>(p.size), modality,
-                    p.size ? one.bits / p.size : 0.0, p.file.c_str(), one.units().c_str());
+        std::printf("%12llu %-6s %10.4f %s  %s%s\n", static_cast<unsigned long long>(p.size),
+                    modality, p.size ? one.bits / p.size : 0.0, one.zstd_column().c_str(),
+                    p.file.c_str(), one.units().c_str());
       }
     }
     pending.clear(), pending_bytes = 0;
   };
   for (const std::string& file : collect_files(inputs)) {
     try {
-      const std::vector<uint8_t> data = read_all(file);
+      std::vector<uint8_t> data = read_all(file);
       io::Flattened flat = io::flatten(data, flat_options);
       const io::Units units = io::units(flat.modality, flat.params);
       pending_bytes += flat.stream.size();
-      pending.push_back({file, data.size(), std::move(flat), units});
+      const uint64_t size = data.size();
+      pending.push_back({file, o.no_zstd ? std::vector<uint8_t>{} : std::move(data), std::move(flat),
+                         units, size});
     } catch (const Error& e) {
       fail(e);
     }
@@ -266,9 +304,9 @@ int run_score(const Options& o) {
     sum.to_json(json);
     json.end_object();
     if (!o.json && by_modality.size() > 1)
-      std::printf("%12llu %-6s %10.4f  total %s (%llu files)%s\n",
+      std::printf("%12llu %-6s %10.4f %s  total %s (%llu files)%s\n",
                   static_cast<unsigned long long>(sum.bytes), name.c_str(),
-                  sum.bytes ? sum.bits / sum.bytes : 0.0, name.c_str(),
+                  sum.bytes ? sum.bits / sum.bytes : 0.0, sum.zstd_column().c_str(), name.c_str(),
                   static_cast<unsigned long long>(sum.files), sum.units().c_str());
   }
   json.end_object();
@@ -280,9 +318,9 @@ int run_score(const Options& o) {
   if (o.json)
     std::printf("%s\n", json.str().c_str());
   else
-    std::printf("%12llu %-6s %10.4f  total (model %s)%s\n",
-                static_cast<unsigned long long>(all.bytes), "",
-                all.bytes ? all.bits / all.bytes : 0.0, model_name.c_str(), all.units().c_str());
+    std::printf("%12llu %-6s %10.4f %s  total (model %s)%s\n",
+                static_cast<unsigned long long>(all.bytes), "", all.bytes ? all.bits / all.bytes : 0.0,
+                all.zstd_column().c_str(), model_name.c_str(), all.units().c_str());
   return status;
 }
 

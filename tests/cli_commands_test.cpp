@@ -451,15 +451,17 @@ TEST_F(CliTest, ScoreReportsFilesAndWalksDirectories) {
   const std::vector<std::string> lines = lines_of(r.out);
   // heading, three files, a total for each of the two modalities, the grand total
   ASSERT_EQ(lines.size(), 7u) << r.out;
-  const std::regex row(R"( *(\d+) (\w*) +(\d+\.\d+)  (.+))");
+  // bytes, modality, the model's bits per byte, zstd -19's, the file
+  const std::regex row(R"( *(\d+) (\w*) +(\d+\.\d+) +(\d+\.\d+)  (.+))");
   std::vector<std::string> files, modalities;
-  std::vector<double> bpb;
+  std::vector<double> bpb, zstd;
   for (size_t i = 1; i < lines.size(); ++i) {
     std::smatch m;
     ASSERT_TRUE(std::regex_match(lines[i], m, row)) << lines[i];
     modalities.push_back(m[2]);
-    files.push_back(m[4]);
+    files.push_back(m[5]);
     bpb.push_back(std::stod(m[3]));
+    zstd.push_back(std::stod(m[4]));
   }
   EXPECT_EQ(files, (std::vector<std::string>{"same", "dir/sub/random", "dir/text",
                                              "total raw (1 files)", "total text (2 files)",
@@ -470,6 +472,11 @@ TEST_F(CliTest, ScoreReportsFilesAndWalksDirectories) {
   EXPECT_GT(bpb[2], bpb[0]);
   EXPECT_LT(bpb[2], bpb[1]);
   EXPECT_NE(lines[6].find(std::to_string(4096 + 4096 + 1000)), std::string::npos) << lines[6];
+  // zstd -19 of each file on its own, with its frame header and checksum
+  EXPECT_LT(zstd[0], 0.1);
+  EXPECT_GT(zstd[1], 8.0);  // random bytes grow
+  EXPECT_DOUBLE_EQ(zstd[1], zstd[3]);  // the raw total is that one file
+  EXPECT_GT(zstd[2], bpb[0]);
 
   const Result j = mbz("score --json dir");
   ASSERT_EQ(j.code(), 0) << j;
@@ -482,6 +489,15 @@ TEST_F(CliTest, ScoreReportsFilesAndWalksDirectories) {
       << j.out;
   EXPECT_NE(j.out.find(R"("total":{"files":2,"bytes":5096,"bits_per_byte":)"), std::string::npos)
       << j.out;
+  EXPECT_NE(j.out.find(R"("zstd19_bytes":)"), std::string::npos) << j.out;
+
+  const Result n = mbz("score --json --no-zstd dir");
+  ASSERT_EQ(n.code(), 0) << n;
+  EXPECT_EQ(n.out.find("zstd19"), std::string::npos) << n.out;
+  EXPECT_NE(
+      n.out.find(R"({"file":"dir/sub/random","modality":"raw","bytes":4096,"bits_per_byte":)"),
+      std::string::npos)
+      << n.out;
 }
 
 // ---- Damaged archives ---------------------------------------------------------------------
