@@ -162,8 +162,8 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
     cmd->add_option("--batch", o.batch,
                     "Chunks a model decodes together in one step in archives of format 1 "
-                    "(default: the model's choice, 8 on the CPU, 256 on CUDA; format 2 uses "
-                    "its lanes); never changes the bytes")
+                    "(default: the model's choice, 8 on the CPU, 256 on CUDA; formats 2 and 3 "
+                    "use their lanes); never changes the bytes")
         ->check(CLI::Range(1, 65536));
   }
   decompress->add_option("--model", o.model,

@@ -109,7 +109,8 @@ uint8_t cm_revision_needed(const Header& header) {
 }
 
 SegmentSetup segment_setup(const Header& header, uint64_t index) {
-  SegmentSetup setup{header.lanes, cm::Config{header.cm_context_bits, header.cm_match_bits, {}}};
+  SegmentSetup setup{header.lanes, cm::Config{header.cm_context_bits, header.cm_match_bits, {}},
+                     header.version >= 3 ? 1 : header.lanes};
   setup.cm.layout = stream_layout(header);
   setup.cm.layout.offset = index * header.chunk_size();
   return setup;
@@ -117,8 +118,24 @@ SegmentSetup segment_setup(const Header& header, uint64_t index) {
 
 SegmentPayloads encode_segment(std::span<const uint8_t> raw, const SegmentSetup& setup,
                                BatchByteModel* model, SegmentMethods methods, size_t give_up) {
-  const Lanes lanes(raw.size(), setup.lanes);
   SegmentPayloads out;
+  const bool cm_apart = methods.cm && setup.cm_lanes != setup.lanes;
+  if (cm_apart) {
+    // cm in lanes of its own, in a pass of its own first: what it needs is then the bar
+    // the model's methods must get under (a tie goes to cm, which decodes faster).
+    SegmentSetup alone = setup;
+    alone.lanes = setup.cm_lanes;
+    SegmentPayloads cm = encode_segment(raw, alone, nullptr, {false, true, false}, give_up);
+    const int m = static_cast<int>(ChunkMethod::kCm);
+    if (cm.coded[m]) {
+      give_up = std::min(give_up, cm.payload[m].size());
+      out.payload[m] = std::move(cm.payload[m]);
+      out.coded[m] = true;
+    }
+    methods.cm = false;
+    if (!(model && (methods.model || methods.hybrid))) return out;
+  }
+  const Lanes lanes(raw.size(), setup.lanes);
   auto& model_out = out.payload[static_cast<int>(ChunkMethod::kModel)];
   auto& cm_out = out.payload[static_cast<int>(ChunkMethod::kCm)];
   auto& hybrid_out = out.payload[static_cast<int>(ChunkMethod::kHybrid)];
@@ -166,9 +183,10 @@ SegmentPayloads encode_segment(std::span<const uint8_t> raw, const SegmentSetup&
   if (mixer) mixer->finish();
   out.coded[static_cast<int>(ChunkMethod::kModel)] = range.has_value();
   out.coded[static_cast<int>(ChunkMethod::kHybrid)] = hybrid.has_value();
-  out.coded[static_cast<int>(ChunkMethod::kCm)] = mixer.has_value();
+  if (methods.cm) out.coded[static_cast<int>(ChunkMethod::kCm)] = mixer.has_value();
   for (int m = 0; m < kMethodCount; ++m)
-    if (out.coded[m] && pace.too_big(out.payload[m].size())) {
+    if (out.coded[m] && !(cm_apart && m == static_cast<int>(ChunkMethod::kCm)) &&
+        pace.too_big(out.payload[m].size())) {
       out.coded[m] = false;
       out.payload[m] = {};
     }
@@ -177,7 +195,7 @@ SegmentPayloads encode_segment(std::span<const uint8_t> raw, const SegmentSetup&
 
 void decode_segment(ChunkMethod method, std::span<const uint8_t> payload, std::span<uint8_t> out,
                     const SegmentSetup& setup, BatchByteModel* model) {
-  const Lanes lanes(out.size(), setup.lanes);
+  const Lanes lanes(out.size(), method == ChunkMethod::kCm ? setup.cm_lanes : setup.lanes);
   const bool tabled = method == ChunkMethod::kModel || method == ChunkMethod::kHybrid;
   if (tabled && model == nullptr)
     throw Error(ErrorCode::kModelUnknown,

@@ -3,8 +3,9 @@
 //
 //   model   the byte model's tables through the range coder, byte t of lane 0, 1, .. K-1
 //           in round t (with one lane, a version 1 model chunk);
-//   cm      the context mixer alone (codec/cm), its statistics and match model shared by
-//           all lanes;
+//   cm      the context mixer alone (codec/cm): from version 3 on in one lane whatever K
+//           (lanes only buy the byte model a batch, and cost cm ratio), in version 2 in the
+//           K lanes, its statistics and match model shared by all of them;
 //   hybrid  the context mixer with the byte model's table of each byte as one more input.
 //
 // The byte model runs the lanes as K streams, one batched step a round; it is by far the
@@ -23,10 +24,11 @@
 
 namespace mbz {
 
-// What a version 2 header fixes for a segment's coding.
+// What a version 2 or 3 header fixes for a segment's coding.
 struct SegmentSetup {
-  uint32_t lanes = 1;
-  cm::Config cm;  // the largest tables; a segment gets cm::config_for(its size, cm)
+  uint32_t lanes = 1;  // of the methods with the byte model (model, hybrid)
+  cm::Config cm;       // the largest tables; a segment gets cm::config_for(its size, cm)
+  uint32_t cm_lanes = 1;  // of cm: 1 from version 3 on, the header's lanes in version 2
 };
 // The setup of segment `index` (its layout's offset is the segment's in the stream).
 SegmentSetup segment_setup(const Header& header, uint64_t index = 0);
@@ -57,7 +59,8 @@ struct SegmentPayloads {
   std::array<bool, kMethodCount> coded{};  // payload holds a complete coding
 };
 
-// Codes `raw` (1 <= size < 2^32) with the `methods` asked for; model and hybrid only when
+// Codes `raw` (1 <= size < 2^32) with the `methods` asked for (cm first, in a pass of its
+// own, when its lanes are not the others'; its size then bounds theirs); model and hybrid only when
 // `model` is not null (it is reset to the segment's lanes, its modality already set). A
 // method is given up once its output reaches `give_up` bytes, or when at a 64th, two
 // 64ths, .. of the segment (but no closer than every 16 KiB) it has not saved 1/64 of

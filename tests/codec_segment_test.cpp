@@ -27,9 +27,10 @@ constexpr int kModel = static_cast<int>(ChunkMethod::kModel);
 constexpr int kCm = static_cast<int>(ChunkMethod::kCm);
 constexpr int kHybrid = static_cast<int>(ChunkMethod::kHybrid);
 
-// Small tables, so that many segments stay fast.
-SegmentSetup small_setup(uint32_t lanes) {
-  return {lanes, cm::Config{16, 10, {}}};
+// Small tables, so that many segments stay fast; cm in one lane (version 3) or, with
+// `cm_lanes`, in that many (version 2 codes cm in the header's lanes).
+SegmentSetup small_setup(uint32_t lanes, uint32_t cm_lanes = 1) {
+  return {lanes, cm::Config{16, 10, {}}, cm_lanes};
 }
 
 std::vector<uint8_t> cycle_of_all_values(size_t n) {
@@ -78,8 +79,11 @@ std::vector<ChunkMethod> methods_of(std::span<const uint8_t> archive) {
 
 TEST(Segment, EveryMethodRoundTripsAtLaneBoundaries) {
   const auto model = order2().create(64);
-  for (uint32_t lanes : {1u, 3u, 8u, 64u}) {
-    const SegmentSetup setup = small_setup(lanes);
+  // lanes, and cm's lanes: one (version 3) or the same (version 2)
+  const std::pair<uint32_t, uint32_t> setups[] = {{1, 1},  {3, 1},  {3, 3}, {8, 1},
+                                                  {8, 8},  {64, 1}, {64, 64}};
+  for (const auto& [lanes, cm_lanes] : setups) {
+    const SegmentSetup setup = small_setup(lanes, cm_lanes);
     for (size_t size : {size_t{1}, size_t{2}, size_t{lanes - 1}, size_t{lanes}, size_t{lanes + 1},
                         size_t{3 * lanes + 2}, size_t{2000}}) {
       if (size == 0) continue;
@@ -93,10 +97,15 @@ TEST(Segment, EveryMethodRoundTripsAtLaneBoundaries) {
           std::vector<uint8_t> back(size);
           decode_segment(static_cast<ChunkMethod>(m), out.payload[m], back, setup, model.get());
           EXPECT_EQ(back, data) << method_name(static_cast<ChunkMethod>(m)) << ", " << lanes
-                                << " lanes, " << size << " bytes";
+                                << " lanes (cm " << cm_lanes << "), " << size << " bytes";
         }
-        // Nothing is given up before its first checkpoint, at 16 KiB.
-        EXPECT_TRUE(out.coded[kModel] && out.coded[kCm] && out.coded[kHybrid]) << size;
+        // Nothing is given up before its first checkpoint, at 16 KiB, unless cm, coded
+        // first in a pass of its own, needed less.
+        EXPECT_TRUE(out.coded[kCm]) << size;
+        if (cm_lanes == lanes) EXPECT_TRUE(out.coded[kModel] && out.coded[kHybrid]) << size;
+        for (int m : {kModel, kHybrid})
+          if (cm_lanes != lanes && out.coded[m])
+            EXPECT_LT(out.payload[m].size(), out.payload[kCm].size()) << size;
       }
     }
   }
@@ -165,6 +174,42 @@ TEST(Segment, EveryLaneCountDecodes) {
   }
   // The lane count changes the coding order, so the bytes.
   for (size_t i = 1; i < archives.size(); ++i) EXPECT_NE(archives[i], archives[0]);
+}
+
+// Version 3: lanes give the byte model a batch; cm, which has no use for one, codes each
+// chunk in one lane whatever the header says, so its chunks are the same at any lane count.
+TEST(Segment, CmCodesOneLaneWhateverTheLanes) {
+  const auto data = text_bytes(9000, 12);
+  std::vector<std::vector<uint8_t>> bodies;
+  for (uint32_t lanes : {1u, 7u, 300u}) {
+    Options o;
+    o.lanes = lanes;
+    o.zstd_level = 0;
+    o.model = o.hybrid = false;
+    const auto archive = compress(data, o);
+    EXPECT_EQ(decompress(archive), data) << lanes << " lanes";
+    EXPECT_EQ(methods_of(archive), std::vector<ChunkMethod>(3, ChunkMethod::kCm));
+    MemoryReader in(archive);
+    const Header header = ArchiveReader(in).header();
+    EXPECT_EQ(header.version, 3);
+    EXPECT_EQ(header.lanes, lanes);
+    bodies.emplace_back(archive.begin() + header.size(), archive.end());
+  }
+  EXPECT_EQ(bodies[1], bodies[0]);
+  EXPECT_EQ(bodies[2], bodies[0]);
+}
+
+// With many lanes, the model's methods code in K lanes but cm in one, so a level that
+// tries the byte model never codes larger than cm alone would.
+TEST(Segment, ManyLanesNeverCodeLargerThanCmAlone) {
+  const auto data = text_bytes(12000, 13);
+  Options cm_only;
+  cm_only.lanes = 64;
+  cm_only.model = cm_only.hybrid = false;
+  Options all;
+  all.lanes = 64;
+  EXPECT_LE(compress(data, all).size(), compress(data, cm_only).size());
+  EXPECT_EQ(decompress(compress(data, all)), data);
 }
 
 TEST(Segment, OneLaneModelPayloadIsVersion1s) {
