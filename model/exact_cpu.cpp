@@ -47,13 +47,14 @@ inline int64_t round_shift(int64_t a, int bits) {
   return (a + (int64_t(1) << (bits - 1))) >> bits;
 }
 
-inline int64_t floor_div(int64_t a, int64_t b) {  // b > 0
-  return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
-
-// a / b rounded half up, b > 0: floor((2a + b) / 2b).
-inline int64_t div_round(int64_t a, int64_t b) {
-  return floor_div(2 * a + b, 2 * b);
+// floor(num / den) for den > 0, given inverse = 1.0 / den: the estimate through the
+// reciprocal, then integer steps until it is the floor, so exact for any num (a 64-bit
+// division is tens of cycles, and these run for every element of a row).
+inline int64_t floor_div_by(int64_t num, int64_t den, double inverse) {
+  int64_t f = static_cast<int64_t>(std::floor(double(num) * inverse));
+  while (f * den > num) --f;
+  while ((f + 1) * den <= num) ++f;
+  return f;
 }
 
 inline int8_t clamp8(int64_t a) {
@@ -160,12 +161,28 @@ DotRows pick_dot_rows() {
 }
 const DotRows dot_rows = pick_dot_rows();
 
+// The softmax numerators of one head: e[j] = table[min((best - s_j) * mult >> kMultBits,
+// kAttnLength - 1)] with best the largest score (exact.cpp's floor division by 2^kMultBits,
+// as a shift), and their sum.
+MBZ_CPU_VERSIONS int64_t attention_weights(const int32_t* scores, int64_t len, int64_t mult,
+                                           const int32_t* table, int32_t* e) {
+  int32_t best = INT32_MIN;
+  for (int64_t j = 0; j < len; ++j) best = std::max(best, scores[j]);
+  int64_t total = 0;
+  for (int64_t j = 0; j < len; ++j) {
+    const int64_t delta = std::min<int64_t>(int64_t(best) - scores[j], int64_t(1) << 31);
+    e[j] = table[std::min<int64_t>((delta * mult) >> kMultBits, kAttnLength - 1)];
+    total += e[j];
+  }
+  return total;
+}
+
 // part[i] += sum over keys j in [j0, j1) of e[j] v[j][i], i < hd: the attention's weighted
 // sum of values, in int32 (the caller keeps j1 - j0 <= 1024).
-MBZ_CPU_VERSIONS void weighted_values(const int64_t* e, const int8_t* values, int64_t j0,
+MBZ_CPU_VERSIONS void weighted_values(const int32_t* e, const int8_t* values, int64_t j0,
                                       int64_t j1, int64_t hd, int32_t* part) {
   for (int64_t j = j0; j < j1; ++j) {
-    const int32_t ej = int32_t(e[j]);
+    const int32_t ej = e[j];
     const int8_t* vj = values + j * hd;
     for (int64_t i = 0; i < hd; ++i) part[i] += ej * int32_t(vj[i]);
   }
@@ -188,18 +205,10 @@ void rms_norm(const int64_t* r, int64_t n, int64_t d, const std::vector<int64_t>
     int64_t sum = 0;
     for (int64_t i = 0; i < d; ++i) sum += rs[i] * rs[i];
     const int64_t q = isqrt(sum / d + 1) << kNormBits;
-    // div_round(x, q) = floor((2x + q) / 2q) for the whole row: an estimate through the
-    // reciprocal, then integer steps until it is the floor, so exact for any x (a 64-bit
-    // division per element was a tenth of level 3's time).
+    // x / q rounded half up, floor((2x + q) / 2q), for the whole row
     const int64_t den = 2 * q;
     const double inverse = 1.0 / double(den);
-    for (int64_t i = 0; i < d; ++i) {
-      const int64_t num = 2 * rs[i] * gain[i] + q;
-      int64_t f = static_cast<int64_t>(std::floor(double(num) * inverse));
-      while (f * den > num) --f;
-      while ((f + 1) * den <= num) ++f;
-      a[s * d + i] = clamp8(f);
-    }
+    for (int64_t i = 0; i < d; ++i) a[s * d + i] = clamp8(floor_div_by(2 * rs[i] * gain[i] + q, den, inverse));
   }
 }
 
@@ -217,7 +226,8 @@ CpuExactModel::CpuExactModel(const ExactModel& m)
       global_to_local(linear_of(m.global_to_local)),
       head(linear_of(m.head)),
       attn_table(longs(m.attn_table)),
-      head_table(longs(m.head_table)) {}
+      head_table(longs(m.head_table)),
+      attn_table32(attn_table.begin(), attn_table.end()) {}
 
 CpuExactDecoder::CpuExactDecoder(const CpuExactModel& model, std::span<const uint8_t> modality)
     : model_(model), modality_(modality.begin(), modality.end()), n_(int64_t(modality.size())) {
@@ -242,7 +252,7 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
                                  std::vector<int64_t>& r, std::vector<int8_t>& out) {
   const int64_t d = stack.width, h = stack.heads, hd = d / h;
   // Scratch space kept between steps: this runs once per byte.
-  auto& [a, qkv, attended, hid, acc, e, num, scores, part, sums] = scratch_;
+  auto& [a, qkv, attended, hid, acc, num, scores, e, part, sums] = scratch_;
   a.resize(size_t(n_ * d));
   qkv.resize(size_t(n_ * 3 * d));
   attended.resize(size_t(n_ * d));
@@ -268,16 +278,8 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
         std::copy_n(q + d + head * hd, hd, keys + pos * hd);
         std::copy_n(q + 2 * d + head * hd, hd, values + pos * hd);
         dot_rows(keys, len, hd, q + head * hd, scores.data());  // q . k_j for every key
-        const int64_t best = *std::max_element(scores.begin(), scores.begin() + len);
-        int64_t total = 0;
-        for (int64_t j = 0; j < len; ++j) {
-          const int64_t delta = std::min<int64_t>(best - scores[j], int64_t(1) << 31);
-          const int64_t index =
-              std::min<int64_t>(floor_div(delta * b.score_mult, int64_t(1) << kMultBits),
-                                kAttnLength - 1);
-          e[j] = model_.attn_table[size_t(index)];
-          total += e[j];
-        }
+        const int64_t total = attention_weights(scores.data(), len, b.score_mult,
+                                                model_.attn_table32.data(), e.data());
         // num = sum_j e_j v_j, in int32 over pieces of 1024 keys (4096 * 127 * 1024 < 2^31)
         // with the keys outside, so the inner loop runs along a value row and vectorizes.
         std::fill(num.begin(), num.end(), 0);
@@ -287,9 +289,12 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
                           part.data());
           for (int64_t i = 0; i < hd; ++i) num[i] += part[i];
         }
+        // num * value_mult / (total << kMultBits) rounded half up: floor((2a + t) / 2t)
+        const int64_t den = 2 * (total << kMultBits);
+        const double inverse = 1.0 / double(den);
         for (int64_t i = 0; i < hd; ++i)
           attended[s * d + head * hd + i] =
-              clamp8(div_round(num[i] * b.value_mult, total << kMultBits));
+              clamp8(floor_div_by(2 * num[i] * b.value_mult + den / 2, den, inverse));
       }
     }
     acc.resize(size_t(n_ * d));

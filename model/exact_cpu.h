@@ -36,6 +36,7 @@ struct CpuExactModel {
   Stack global, local;
   Linear global_to_local, head;
   std::vector<int64_t> attn_table, head_table;
+  std::vector<int32_t> attn_table32;  // attn_table's values (at most 2^kAttnBits)
 };
 
 // N streams in step, as ExactDecoder: next_weights() then push() for every byte.
@@ -58,8 +59,8 @@ class CpuExactDecoder {
 
   struct Scratch {
     std::vector<int8_t> a, qkv, attended, hidden;
-    std::vector<int64_t> acc, e, num;
-    std::vector<int32_t> scores, part, sums;
+    std::vector<int64_t> acc, num;
+    std::vector<int32_t> scores, e, part, sums;
   };
 
   const CpuExactModel& model_;
