@@ -507,24 +507,30 @@ ExactModel ExactModel::quantize(Megabyte& model, const Tensor& calibration,
   torch::NoGradGuard no_grad;
   model->eval();
   const Config& c = model->config;
-  const int64_t b = calibration.size(0), t = calibration.size(1), p = c.patch;
+  const int64_t t = calibration.size(1), p = c.patch;
   const int64_t k = (t + p - 1) / p;
-  // The float forward pass of MegabyteImpl::forward, with the ranges noted on the way.
   const torch::Device device = model->global_start.device();
-  const Tensor bytes = calibration.to(device), mod = modality.to(device);
-  const Tensor patches = torch::nn::functional::pad(
-                             bytes, torch::nn::functional::PadFuncOptions({0, k * p - t}).value(kPadId))
-                             .view({b, k, p});
-  const Tensor start = model->global_start.index_select(0, mod).unsqueeze(1);
-  const Tensor global_in = torch::cat({start, model->embed_patches(patches.narrow(1, 0, k - 1))}, 1) +
-                           model->global_position.narrow(0, 0, k);
   StackRanges global_ranges, local_ranges;
-  const Tensor global_out = measure_stack(model->global, global_in, global_ranges);
-  const Tensor local_ids = torch::cat(
-      {torch::full({b, k, 1}, kStartId, patches.options()), patches.narrow(2, 0, p - 1)}, 2);
-  const Tensor local_in =
-      model->global_to_local(global_out) + model->local_bytes(local_ids) + model->local_position;
-  measure_stack(model->local, local_in.reshape({b * k, p, c.local_width}), local_ranges);
+  // The float forward pass of MegabyteImpl::forward, with the ranges noted on the way, one
+  // window at a time: the ranges are maxima, and a batch of long windows would materialize
+  // every attention matrix at once (a base model's 8 windows of 16 KiB: gigabytes, and an
+  // hour of page faults on a 2-core machine).
+  for (int64_t w = 0; w < calibration.size(0); ++w) {
+    const Tensor bytes = calibration.narrow(0, w, 1).to(device);
+    const Tensor mod = modality.narrow(0, w, 1).to(device);
+    const Tensor patches =
+        torch::nn::functional::pad(bytes, torch::nn::functional::PadFuncOptions({0, k * p - t}).value(kPadId))
+            .view({1, k, p});
+    const Tensor start = model->global_start.index_select(0, mod).unsqueeze(1);
+    const Tensor global_in = torch::cat({start, model->embed_patches(patches.narrow(1, 0, k - 1))}, 1) +
+                             model->global_position.narrow(0, 0, k);
+    const Tensor global_out = measure_stack(model->global, global_in, global_ranges);
+    const Tensor local_ids = torch::cat(
+        {torch::full({1, k, 1}, kStartId, patches.options()), patches.narrow(2, 0, p - 1)}, 2);
+    const Tensor local_in =
+        model->global_to_local(global_out) + model->local_bytes(local_ids) + model->local_position;
+    measure_stack(model->local, local_in.reshape({k, p, c.local_width}), local_ranges);
+  }
   return quantize_with(model, global_ranges, local_ranges);
 }
 

@@ -161,32 +161,81 @@ DotRows pick_dot_rows() {
 }
 const DotRows dot_rows = pick_dot_rows();
 
-// The softmax numerators of one head: e[j] = table[min((best - s_j) * mult >> kMultBits,
+// The softmax numerators of one head, e[j] = table[min((best - s_j) * mult >> kMultBits,
 // kAttnLength - 1)] with best the largest score (exact.cpp's floor division by 2^kMultBits,
-// as a shift), and their sum.
+// as a shift), as bytes e = 256 hi + lo; returns their sum.
 MBZ_CPU_VERSIONS int64_t attention_weights(const int32_t* scores, int64_t len, int64_t mult,
-                                           const int32_t* table, int32_t* e) {
+                                           const int32_t* table, uint8_t* lo, uint8_t* hi) {
   int32_t best = INT32_MIN;
   for (int64_t j = 0; j < len; ++j) best = std::max(best, scores[j]);
   int64_t total = 0;
   for (int64_t j = 0; j < len; ++j) {
     const int64_t delta = std::min<int64_t>(int64_t(best) - scores[j], int64_t(1) << 31);
-    e[j] = table[std::min<int64_t>((delta * mult) >> kMultBits, kAttnLength - 1)];
-    total += e[j];
+    const int32_t e = table[std::min<int64_t>((delta * mult) >> kMultBits, kAttnLength - 1)];
+    lo[j] = uint8_t(e & 255);
+    hi[j] = uint8_t(e >> 8);
+    total += e;
   }
   return total;
 }
 
-// part[i] += sum over keys j in [j0, j1) of e[j] v[j][i], i < hd: the attention's weighted
-// sum of values, in int32 (the caller keeps j1 - j0 <= 1024).
-MBZ_CPU_VERSIONS void weighted_values(const int32_t* e, const int8_t* values, int64_t j0,
-                                      int64_t j1, int64_t hd, int32_t* part) {
-  for (int64_t j = j0; j < j1; ++j) {
-    const int32_t ej = e[j];
-    const int8_t* vj = values + j * hd;
-    for (int64_t i = 0; i < hd; ++i) part[i] += ej * int32_t(vj[i]);
+// The attention's weighted sum of values: num[i] = sum over keys j < len of e[j] v[i][j]
+// for i < hd, with the values transposed (row i, one per dimension, at v + i * pitch) and
+// e[j] = 256 hi[j] + lo[j] < 2^(kAttnBits + 1) split into unsigned bytes. Every version
+// gives the exact integer: the plain one in int32 pieces of 1024 keys (8191 * 127 * 1024
+// < 2^31), the VNNI one as two byte dot products per row (255 * 127 * len < 2^31 for any
+// cache this engine holds).
+static_assert(kAttnBits + 1 <= 16, "attention weights must split into two bytes");
+using WeightedValues = void (*)(const uint8_t* lo, const uint8_t* hi, const int8_t* v, int64_t hd,
+                                int64_t len, int64_t pitch, int64_t* num);
+
+MBZ_CPU_VERSIONS void weighted_values_plain(const uint8_t* lo, const uint8_t* hi, const int8_t* v,
+                                            int64_t hd, int64_t len, int64_t pitch, int64_t* num) {
+  for (int64_t i = 0; i < hd; ++i) {
+    const int8_t* row = v + i * pitch;
+    int64_t sum = 0;
+    for (int64_t j0 = 0; j0 < len; j0 += 1024) {
+      int32_t part = 0;
+      for (int64_t j = j0; j < std::min<int64_t>(len, j0 + 1024); ++j)
+        part += (int32_t(hi[j]) * 256 + int32_t(lo[j])) * int32_t(row[j]);
+      sum += part;
+    }
+    num[i] = sum;
   }
 }
+
+#ifdef MBZ_VNNI
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// vpdpbusd multiplies the weights' unsigned bytes by the values' signed ones, as it is.
+MBZ_VNNI_TARGET void weighted_values_vnni(const uint8_t* lo, const uint8_t* hi, const int8_t* v,
+                                          int64_t hd, int64_t len, int64_t pitch, int64_t* num) {
+  const int64_t whole = len / 64 * 64;
+  const __mmask64 tail = (uint64_t(1) << (len - whole)) - 1;  // len - whole < 64
+  const int8_t* l = reinterpret_cast<const int8_t*>(lo);
+  const int8_t* h = reinterpret_cast<const int8_t*>(hi);
+  for (int64_t i = 0; i < hd; ++i) {
+    const int8_t* row = v + i * pitch;
+    __m512i low = _mm512_setzero_si512(), high = low;
+    for (int64_t j = 0; j < len; j += 64) {
+      const __m512i values = load64(row, j, whole, tail);
+      low = _mm512_dpbusd_epi32(low, load64(l, j, whole, tail), values);
+      high = _mm512_dpbusd_epi32(high, load64(h, j, whole, tail), values);
+    }
+    num[i] = 256 * int64_t(_mm512_reduce_add_epi32(high)) + _mm512_reduce_add_epi32(low);
+  }
+}
+#pragma GCC diagnostic pop
+#endif
+
+WeightedValues pick_weighted_values() {
+#ifdef MBZ_VNNI
+  if (dot_rows == dot_rows_vnni) return weighted_values_vnni;
+#endif
+  return weighted_values_plain;
+}
+const WeightedValues weighted_values = pick_weighted_values();
 
 // x [N, in] int8 -> acc [N, out] = (x W^T)[n][o] * mult[o], exactly.
 void linear(const CpuExactModel::Linear& l, const int8_t* x, int64_t n, int64_t* acc,
@@ -252,12 +301,11 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
                                  std::vector<int64_t>& r, std::vector<int8_t>& out) {
   const int64_t d = stack.width, h = stack.heads, hd = d / h;
   // Scratch space kept between steps: this runs once per byte.
-  auto& [a, qkv, attended, hid, acc, num, scores, e, part, sums] = scratch_;
+  auto& [a, qkv, attended, hid, acc, num, scores, sums, lo, hi] = scratch_;
   a.resize(size_t(n_ * d));
   qkv.resize(size_t(n_ * 3 * d));
   attended.resize(size_t(n_ * d));
   num.resize(size_t(hd));
-  part.resize(size_t(hd));
   for (size_t layer = 0; layer < stack.blocks.size(); ++layer) {
     const CpuExactModel::Block& b = stack.blocks[layer];
     Cache& c = caches[layer];
@@ -269,26 +317,19 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
     for (size_t i = 0; i < acc.size(); ++i) qkv[i] = clamp8(round_shift(acc[i], kMultBits));
     const int64_t len = ++c.length, pos = len - 1;
     scores.resize(size_t(len));
-    e.resize(size_t(len));
+    lo.resize(size_t(len));
+    hi.resize(size_t(len));
     for (int64_t s = 0; s < n_; ++s) {
       const int8_t* q = qkv.data() + s * 3 * d;  // [3, H, hd]: q, k, v
       for (int64_t head = 0; head < h; ++head) {
         int8_t* keys = c.k.data() + ((s * h + head) * c.capacity) * hd;
-        int8_t* values = c.v.data() + ((s * h + head) * c.capacity) * hd;
+        int8_t* values = c.v.data() + ((s * h + head) * c.capacity) * hd;  // transposed
         std::copy_n(q + d + head * hd, hd, keys + pos * hd);
-        std::copy_n(q + 2 * d + head * hd, hd, values + pos * hd);
+        for (int64_t i = 0; i < hd; ++i) values[i * c.capacity + pos] = q[2 * d + head * hd + i];
         dot_rows(keys, len, hd, q + head * hd, scores.data());  // q . k_j for every key
         const int64_t total = attention_weights(scores.data(), len, b.score_mult,
-                                                model_.attn_table32.data(), e.data());
-        // num = sum_j e_j v_j, in int32 over pieces of 1024 keys (4096 * 127 * 1024 < 2^31)
-        // with the keys outside, so the inner loop runs along a value row and vectorizes.
-        std::fill(num.begin(), num.end(), 0);
-        for (int64_t j0 = 0; j0 < len; j0 += 1024) {
-          std::fill(part.begin(), part.end(), 0);
-          weighted_values(e.data(), values, j0, std::min<int64_t>(len, j0 + 1024), hd,
-                          part.data());
-          for (int64_t i = 0; i < hd; ++i) num[i] += part[i];
-        }
+                                                model_.attn_table32.data(), lo.data(), hi.data());
+        weighted_values(lo.data(), hi.data(), values, hd, len, c.capacity, num.data());
         // num * value_mult / (total << kMultBits) rounded half up: floor((2a + t) / 2t)
         const int64_t den = 2 * (total << kMultBits);
         const double inverse = 1.0 / double(den);

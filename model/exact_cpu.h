@@ -50,7 +50,7 @@ class CpuExactDecoder {
 
  private:
   struct Cache {
-    std::vector<int8_t> k, v;  // [N, H, capacity, d]
+    std::vector<int8_t> k, v;  // keys [N, H, capacity, d]; values [N, H, d, capacity]
     int64_t capacity = 0, length = 0;
   };
   // One position of every stream through `stack`: r [N, D] residuals in, int8 [N, D] out.
@@ -60,7 +60,8 @@ class CpuExactDecoder {
   struct Scratch {
     std::vector<int8_t> a, qkv, attended, hidden;
     std::vector<int64_t> acc, num;
-    std::vector<int32_t> scores, e, part, sums;
+    std::vector<int32_t> scores, sums;
+    std::vector<uint8_t> lo, hi;  // attention weights, low and high bytes
   };
 
   const CpuExactModel& model_;
