@@ -133,7 +133,7 @@ const Level& level(int number) {
        "context mixing, 64 MiB tables (about 0.65 MB/s compressing, 0.8 MB/s decompressing "
        "text; 0.35 MB/s images, 0.25 MB/s audio)"},
       {3, true, true, 1, 24, 19,
-       "the byte model mixed with context mixing (about 15 KB/s each way with the bundled "
+       "the byte model mixed with context mixing (about 30 KB/s each way with the bundled "
        "model on a CPU; on an H200 with --device cuda --lanes 256 about 130 KB/s "
        "compressing, 35 KB/s decompressing)"},
   };
