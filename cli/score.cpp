@@ -144,14 +144,13 @@ struct Sum {
     json.field("bytes", bytes).field("bits_per_byte", bytes ? bits / bytes : 0.0);
     if (subpixels) json.field("bits_per_subpixel", bits / subpixels);
     if (samples) json.field("bits_per_sample", bits / samples);
-    if (zstd_bytes)
-      json.field("zstd19_bytes", zstd_bytes)
-          .field("zstd19_bits_per_byte", bytes ? 8.0 * zstd_bytes / bytes : 0.0);
+    if (zstd_bytes) json.field("zstd19_bytes", zstd_bytes).field("zstd19_bits_per_byte", zstd_bpb());
   }
+  double zstd_bpb() const { return bytes ? 8.0 * zstd_bytes / bytes : 0.0; }
   // zstd -19's bits per byte as a column, "-" when not measured
   std::string zstd_column() const {
     char buf[32] = "         -";
-    if (zstd_bytes) std::snprintf(buf, sizeof buf, "%10.4f", bytes ? 8.0 * zstd_bytes / bytes : 0.0);
+    if (zstd_bytes) std::snprintf(buf, sizeof buf, "%10.4f", zstd_bpb());
     return buf;
   }
   std::string units() const {

@@ -118,24 +118,23 @@ SegmentSetup segment_setup(const Header& header, uint64_t index) {
 
 SegmentPayloads encode_segment(std::span<const uint8_t> raw, const SegmentSetup& setup,
                                BatchByteModel* model, SegmentMethods methods, size_t give_up) {
-  SegmentPayloads out;
-  const bool cm_apart = methods.cm && setup.cm_lanes != setup.lanes;
-  if (cm_apart) {
+  if (methods.cm && setup.cm_lanes != setup.lanes) {
     // cm in lanes of its own, in a pass of its own first: what it needs is then the bar
     // the model's methods must get under (a tie goes to cm, which decodes faster).
     SegmentSetup alone = setup;
     alone.lanes = setup.cm_lanes;
     SegmentPayloads cm = encode_segment(raw, alone, nullptr, {false, true, false}, give_up);
     const int m = static_cast<int>(ChunkMethod::kCm);
-    if (cm.coded[m]) {
-      give_up = std::min(give_up, cm.payload[m].size());
-      out.payload[m] = std::move(cm.payload[m]);
-      out.coded[m] = true;
-    }
-    methods.cm = false;
-    if (!(model && (methods.model || methods.hybrid))) return out;
+    SegmentPayloads out;
+    if (model && (methods.model || methods.hybrid))
+      out = encode_segment(raw, setup, model, {methods.model, false, methods.hybrid},
+                           cm.coded[m] ? std::min(give_up, cm.payload[m].size()) : give_up);
+    out.payload[m] = std::move(cm.payload[m]);
+    out.coded[m] = cm.coded[m];
+    return out;
   }
   const Lanes lanes(raw.size(), setup.lanes);
+  SegmentPayloads out;
   auto& model_out = out.payload[static_cast<int>(ChunkMethod::kModel)];
   auto& cm_out = out.payload[static_cast<int>(ChunkMethod::kCm)];
   auto& hybrid_out = out.payload[static_cast<int>(ChunkMethod::kHybrid)];
@@ -183,10 +182,9 @@ SegmentPayloads encode_segment(std::span<const uint8_t> raw, const SegmentSetup&
   if (mixer) mixer->finish();
   out.coded[static_cast<int>(ChunkMethod::kModel)] = range.has_value();
   out.coded[static_cast<int>(ChunkMethod::kHybrid)] = hybrid.has_value();
-  if (methods.cm) out.coded[static_cast<int>(ChunkMethod::kCm)] = mixer.has_value();
+  out.coded[static_cast<int>(ChunkMethod::kCm)] = mixer.has_value();
   for (int m = 0; m < kMethodCount; ++m)
-    if (out.coded[m] && !(cm_apart && m == static_cast<int>(ChunkMethod::kCm)) &&
-        pace.too_big(out.payload[m].size())) {
+    if (out.coded[m] && pace.too_big(out.payload[m].size())) {
       out.coded[m] = false;
       out.payload[m] = {};
     }

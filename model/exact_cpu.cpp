@@ -20,6 +20,11 @@ std::vector<int64_t> longs(const torch::Tensor& t) {
   return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
 }
 
+std::vector<int32_t> ints(const torch::Tensor& t) {
+  const std::vector<int64_t> l = longs(t);
+  return std::vector<int32_t>(l.begin(), l.end());
+}
+
 CpuExactModel::Linear linear_of(const ExactLinear& l) {
   CpuExactModel::Linear out;
   out.out = l.weight.size(0);
@@ -257,7 +262,8 @@ void rms_norm(const int64_t* r, int64_t n, int64_t d, const std::vector<int64_t>
     // x / q rounded half up, floor((2x + q) / 2q), for the whole row
     const int64_t den = 2 * q;
     const double inverse = 1.0 / double(den);
-    for (int64_t i = 0; i < d; ++i) a[s * d + i] = clamp8(floor_div_by(2 * rs[i] * gain[i] + q, den, inverse));
+    for (int64_t i = 0; i < d; ++i)
+      a[s * d + i] = clamp8(floor_div_by(2 * rs[i] * gain[i] + q, den, inverse));
   }
 }
 
@@ -274,9 +280,8 @@ CpuExactModel::CpuExactModel(const ExactModel& m)
       local(stack_of(m.local)),
       global_to_local(linear_of(m.global_to_local)),
       head(linear_of(m.head)),
-      attn_table(longs(m.attn_table)),
-      head_table(longs(m.head_table)),
-      attn_table32(attn_table.begin(), attn_table.end()) {}
+      attn_table(ints(m.attn_table)),
+      head_table(longs(m.head_table)) {}
 
 CpuExactDecoder::CpuExactDecoder(const CpuExactModel& model, std::span<const uint8_t> modality)
     : model_(model), modality_(modality.begin(), modality.end()), n_(int64_t(modality.size())) {
@@ -328,7 +333,7 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
         for (int64_t i = 0; i < hd; ++i) values[i * c.capacity + pos] = q[2 * d + head * hd + i];
         dot_rows(keys, len, hd, q + head * hd, scores.data());  // q . k_j for every key
         const int64_t total = attention_weights(scores.data(), len, b.score_mult,
-                                                model_.attn_table32.data(), lo.data(), hi.data());
+                                                model_.attn_table.data(), lo.data(), hi.data());
         weighted_values(lo.data(), hi.data(), values, hd, len, c.capacity, num.data());
         // num * value_mult / (total << kMultBits) rounded half up: floor((2a + t) / 2t)
         const int64_t den = 2 * (total << kMultBits);

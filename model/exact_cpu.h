@@ -35,8 +35,8 @@ struct CpuExactModel {
   std::vector<int64_t> global_bytes, global_start, global_position, local_bytes, local_position;
   Stack global, local;
   Linear global_to_local, head;
-  std::vector<int64_t> attn_table, head_table;
-  std::vector<int32_t> attn_table32;  // attn_table's values (at most 2^kAttnBits)
+  std::vector<int32_t> attn_table;  // values at most 2^kAttnBits
+  std::vector<int64_t> head_table;
 };
 
 // N streams in step, as ExactDecoder: next_weights() then push() for every byte.
