@@ -198,7 +198,7 @@ void compress_one(const Options& o, const std::string& input) {
   options.threads = thread_count(o);
   options.zstd_level = o.zstd_level >= 0 ? o.zstd_level : lv.zstd_level;
   options.try_model = lv.byte_model && !o.no_model;
-  options.try_cm = lv.cm;
+  options.try_cm = lv.cm && !o.no_cm;
   options.try_hybrid = options.try_model && options.try_cm;
   options.verify = o.verify;
   options.progress = [&](uint64_t in_bytes, uint64_t out_bytes) {

@@ -51,6 +51,7 @@ struct Options {
   int zstd_level = -1;      // -1: the level's
   std::string model;        // empty: the default model
   bool no_model = false;
+  bool no_cm = false;  // --no-cm: the byte model alone (and zstd, stored)
   int level = -1;      // --level; -1: kDefaultLevel, or kDefaultModelLevel with --model
   uint32_t lanes = 0;  // --lanes; 0: the level's
   // compress, score: how io/ reads the input

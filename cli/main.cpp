@@ -149,6 +149,9 @@ int main(int argc, char** argv) {
   compress->add_flag("--no-model", o.no_model,
                      "Don't use the byte model, whatever the level (context mixing, zstd and "
                      "stored only)");
+  compress->add_flag("--no-cm", o.no_cm,
+                     "Don't use the context mixer, whatever the level (the byte model alone, "
+                     "zstd and stored only: the model's own speed on a GPU)");
   add_reading(compress, o);
 
   auto* decompress =

@@ -67,6 +67,21 @@ TEST_F(CliTest, BundledModelFileIsTheSameModelAndOthersAreRefused) {
   EXPECT_FALSE(fs::exists(at("out.txt")));
 }
 
+TEST_F(CliTest, NoCmCodesWithTheByteModelAlone) {
+  const std::string text = text_bytes(6000, 8);
+  put("t", text);
+  ASSERT_EQ(mbz("compress -q --level 3 --no-cm --zstd-level 0 -o m.mbz t").code(), 0);
+  ASSERT_EQ(mbz("compress -q --level 3 --zstd-level 0 -o h.mbz t").code(), 0);
+  const Result info = mbz("info --json m.mbz");
+  EXPECT_NE(info.out.find(R"("method":"model")"), std::string::npos) << info.out;
+  EXPECT_EQ(info.out.find(R"("method":"hybrid")"), std::string::npos) << info.out;
+  EXPECT_EQ(info.out.find(R"("method":"cm")"), std::string::npos) << info.out;
+  // With the context mixer the hybrid wins this text: the flag changed what was tried.
+  EXPECT_NE(get("m.mbz"), get("h.mbz"));
+  ASSERT_EQ(mbz("decompress -q -o back m.mbz").code(), 0);
+  EXPECT_EQ(get("back"), text);
+}
+
 TEST_F(CliTest, BatchThreadsAndDeviceChangeSpeedNeverBytes) {
   // Level 3 and two segments of 16 KiB: the model runs 4 lanes of each in a batch.
   const std::string text = text_bytes(30000, 7);
