@@ -49,6 +49,22 @@ class BatchByteModel {
   // (a network's parallel forward pass) instead of byte by byte; predict() must still give
   // exactly the tables it gives without this call, and update() still comes every round.
   virtual void lookahead(std::span<const std::span<const uint8_t>> /*streams*/) {}
+  // Encoding only, after lookahead(): instead of predict(), start[k] and freq[k] of the
+  // interval that stream ids[k]'s next byte has in its next table, the very integers of
+  // predict()'s table. A model on a GPU then sends 8 bytes a position to the host instead
+  // of a table of 1 KB. False: the model has no such path (the coder calls predict()).
+  virtual bool intervals(std::span<const uint32_t> /*ids*/, std::span<uint32_t> /*start*/,
+                         std::span<uint32_t> /*freq*/) {
+    return false;
+  }
+  // Decoding: instead of predict(), the symbol of stream ids[k]'s next table whose interval
+  // holds targets[k] (RangeDecoder::target), with that interval, as Cdf::find on predict()'s
+  // table gives them. update() still follows, with these symbols. False: no such path.
+  virtual bool find(std::span<const uint32_t> /*ids*/, std::span<const uint32_t> /*targets*/,
+                    std::span<uint8_t> /*symbols*/, std::span<uint32_t> /*start*/,
+                    std::span<uint32_t> /*freq*/) {
+    return false;
+  }
   // What the streams hold from the next reset() on: the archive header's modality
   // (format.h: raw, text, image, audio). Models that do not use it ignore it.
   virtual void set_modality(uint8_t /*modality*/) {}

@@ -35,13 +35,23 @@ void model_encode(BatchByteModel& model, std::span<const std::span<const uint8_t
   }
   std::vector<Cdf> tables(n);
   std::vector<uint8_t> bytes(n);
+  std::vector<uint32_t> start(n), freq(n);
+  bool by_interval = true;  // until the model says it has no intervals()
   for (size_t pos = 0; !ids.empty(); ++pos) {
-    model.predict(ids, {tables.data(), ids.size()});
+    const size_t m = ids.size();
+    for (size_t j = 0; j < m; ++j) bytes[j] = chunks[ids[j]][pos];
+    by_interval = by_interval && model.intervals(ids, {start.data(), m}, {freq.data(), m});
+    if (!by_interval) {
+      model.predict(ids, {tables.data(), m});
+      for (size_t j = 0; j < m; ++j) {
+        start[j] = tables[j].start(bytes[j]);
+        freq[j] = tables[j].freq(bytes[j]);
+      }
+    }
     size_t kept = 0;
-    for (size_t j = 0; j < ids.size(); ++j) {
+    for (size_t j = 0; j < m; ++j) {
       const uint32_t k = ids[j];
-      bytes[j] = chunks[k][pos];
-      encoders[k]->encode(tables[j], bytes[j]);
+      encoders[k]->encode(start[j], freq[j]);
       if (payloads[k].size() >= give_up[k] ||
           off_pace(payloads[k].size(), pos + 1, chunks[k].size())) {
         encoders[k].reset();
@@ -76,12 +86,22 @@ void model_decode(BatchByteModel& model, std::span<const std::span<const uint8_t
   }
   std::vector<Cdf> tables(n);
   std::vector<uint8_t> bytes(n);
+  std::vector<uint32_t> targets(n), start(n), freq(n);
+  bool by_find = true;  // until the model says it has no find()
   for (size_t pos = 0; !ids.empty(); ++pos) {
-    model.predict(ids, {tables.data(), ids.size()});
-    for (size_t j = 0; j < ids.size(); ++j) {
-      bytes[j] = decoders[ids[j]].decode(tables[j]);
-      outputs[ids[j]][pos] = bytes[j];
+    const size_t m = ids.size();
+    if (by_find) {
+      for (size_t j = 0; j < m; ++j) targets[j] = decoders[ids[j]].target();
+      by_find = model.find(ids, {targets.data(), m}, {bytes.data(), m}, {start.data(), m},
+                           {freq.data(), m});
+      if (by_find)
+        for (size_t j = 0; j < m; ++j) decoders[ids[j]].consume(start[j], freq[j]);
     }
+    if (!by_find) {
+      model.predict(ids, {tables.data(), m});
+      for (size_t j = 0; j < m; ++j) bytes[j] = decoders[ids[j]].decode(tables[j]);
+    }
+    for (size_t j = 0; j < m; ++j) outputs[ids[j]][pos] = bytes[j];
     model.update(ids, {bytes.data(), ids.size()});
     size_t kept = 0;
     for (uint32_t k : ids)

@@ -689,7 +689,7 @@ Tensor cdf_tables(const Tensor& weights) {
 namespace {
 bool cuda_graphs_from_environment() {
   const char* graphs = std::getenv("MBZ_CUDA_GRAPHS");
-  return graphs && std::string(graphs) == "1";
+  return !graphs || std::string(graphs) != "0";
 }
 }  // namespace
 
@@ -767,6 +767,17 @@ Tensor ExactDecoder::next_weights() {
 Tensor ExactDecoder::next_tables() {
   step(true);
   return tables_;
+}
+
+Tensor ExactDecoder::next_symbols(const Tensor& targets) {
+  step(true);
+  torch::NoGradGuard no_grad;
+  // c[s] <= target < c[s + 1]: s is the number of c[1..256] at or below the target.
+  const Tensor t = targets.view({n_, 1});
+  const Tensor symbol = tables_.narrow(1, 1, kByteValues).le(t).sum(1, true, torch::kInt);
+  const Tensor start = tables_.gather(1, symbol.to(torch::kLong));
+  const Tensor end = tables_.gather(1, symbol.to(torch::kLong) + 1);
+  return torch::cat({symbol, start, end - start}, 1);
 }
 
 void ExactDecoder::push(const Tensor& bytes) {

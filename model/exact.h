@@ -131,13 +131,14 @@ torch::Tensor cdf_tables(const torch::Tensor& weights);
 // Byte-by-byte decoding of N streams in step, as Decoder in model/megabyte.h: the global
 // stack once per patch, the local stack once per byte, against caches. Gives exactly the
 // weights of ExactModel::forward on the same streams. Every step has the same shapes (the
-// cache positions not yet written are masked out), so on CUDA, with MBZ_CUDA_GRAPHS=1 in
-// the environment (in builds against a CUDA LibTorch), the global step and the local step
-// are each captured once in a CUDA graph and replayed, a launch a byte instead of hundreds.
+// cache positions not yet written are masked out), so on CUDA (in builds against a CUDA
+// LibTorch; MBZ_CUDA_GRAPHS=0 in the environment turns it off) the global step and the
+// local step are each captured once in a CUDA graph and replayed, a launch a byte instead
+// of hundreds.
 class ExactDecoder {
  public:
   // `cuda_graphs`: replay CUDA graphs when the model is on CUDA (and the build has them);
-  // by default as the environment's MBZ_CUDA_GRAPHS says ("1": yes).
+  // by default yes, unless the environment's MBZ_CUDA_GRAPHS is "0".
   ExactDecoder(const ExactModel& model, const torch::Tensor& modality);
   ExactDecoder(const ExactModel& model, const torch::Tensor& modality, bool cuda_graphs);
   ~ExactDecoder();
@@ -148,7 +149,11 @@ class ExactDecoder {
   // The same as coder tables (cdf_tables of the weights): [N, 257] int32, on the model's
   // device, valid until the next step.
   torch::Tensor next_tables();
-  // The byte that came next in each stream: [N] int64.
+  // Decoding on the model's device: the symbol of each stream's next table whose interval
+  // holds targets[k] (int32 [N], RangeDecoder::target), with the interval, as Cdf::find
+  // gives them: int32 [N, 3] (symbol, start, freq) on the device, valid until the next step.
+  torch::Tensor next_symbols(const torch::Tensor& targets);
+  // The byte that came next in each stream: [N] int64 (or int32), on the model's device.
   void push(const torch::Tensor& bytes);
   int64_t position() const { return position_; }
   bool graphs() const { return captured_; }  // whether the steps replay CUDA graphs

@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <bit>
 #include <filesystem>
@@ -39,6 +42,12 @@ class ExactByteModel : public BatchByteModel {
         cpu_(engines[0].cpu),
         max_(max_streams),
         lookahead_on_cpu_(lookahead_on_cpu) {}
+  ~ExactByteModel() override {
+    if (!timing_) return;
+    const double life = std::chrono::duration<double>(Clock::now() - born_).count();
+    std::fprintf(stderr, "exact model: %llu rounds, %.3f s in the model (device work and transfers), %.3f s alive\n",
+                 (unsigned long long)rounds_, model_seconds_, life);
+  }
 
   void reset(size_t n) override {
     if (n > max_) throw Error(ErrorCode::kUsageBadArgument, "exact model: more streams than it was made for");
@@ -46,6 +55,8 @@ class ExactByteModel : public BatchByteModel {
     ahead_.clear();
     window_tables_ = torch::Tensor();
     slice_ = torch::Tensor();
+    window_intervals_ = torch::Tensor();
+    targets_host_ = found_host_ = found_ = torch::Tensor();
     live_.assign(n, true);
     position_ = 0;
     decoder_.reset();
@@ -71,29 +82,10 @@ class ExactByteModel : public BatchByteModel {
   }
 
   void predict(std::span<const uint32_t> ids, std::span<Cdf> tables) override {
-    // Lockstep (codec/chunk_coder.cpp): every stream in a round is at position_, and one
-    // that left never returns.
-    for (uint32_t id : ids)
-      if (id >= n_ || !live_[id])
-        throw Error(ErrorCode::kUsageBadArgument, "exact model: stream " + std::to_string(id) +
-                                                      " is not in step with the others");
-    std::fill(live_.begin(), live_.end(), false);
-    for (uint32_t id : ids) live_[id] = true;
-    if (modality_ > 3)
-      throw Error(ErrorCode::kUsageBadArgument, "exact model: modality " + std::to_string(modality_));
+    const Timer timer(*this);
+    in_step(ids);
     if (!ahead_.empty()) return predict_ahead(ids, tables);
-    if (position_ % model_->config.context_bytes() == 0) {
-      // A stream's first byte, or one context further on: a fresh window.
-      decoder_.reset();
-      cpu_decoder_.reset();
-      if (cpu_) {
-        cpu_decoder_ = std::make_unique<CpuExactDecoder>(*cpu_, std::vector<uint8_t>(n_, modality_));
-      } else {
-        const torch::Tensor modality = torch::full(
-            {int64_t(n_)}, int64_t(modality_), torch::dtype(torch::kLong).device(model_->device()));
-        decoder_ = std::make_unique<ExactDecoder>(*model_, modality);
-      }
-    }
+    start_window();
     if (!cpu_) {
       // On the device: the tables are built there, and only they come across.
       const torch::Tensor t = decoder_->next_tables().cpu().contiguous();
@@ -111,12 +103,115 @@ class ExactByteModel : public BatchByteModel {
     }
   }
 
+  // After lookahead: the intervals of one forward pass per window, computed on the device;
+  // 8 bytes a position come to the host, a window at a time.
+  bool intervals(std::span<const uint32_t> ids, std::span<uint32_t> start,
+                 std::span<uint32_t> freq) override {
+    if (ahead_.empty()) return false;
+    const Timer timer(*this);
+    in_step(ids);
+    const int64_t context = model_->config.context_bytes();
+    const int64_t offset = int64_t(position_ % uint64_t(context));
+    if (offset == 0) {
+      int64_t width = 0;
+      const torch::Tensor bytes = window_bytes(width);
+      const torch::Tensor modality = torch::full({int64_t(n_)}, int64_t(modality_),
+                                                 torch::dtype(torch::kLong).device(bytes.device()));
+      std::vector<torch::Tensor> parts;
+      const int64_t step = sub_batch(width);
+      for (int64_t k = 0; k < int64_t(n_); k += step) {
+        const int64_t m = std::min<int64_t>(step, int64_t(n_) - k);
+        const torch::Tensor b = bytes.narrow(0, k, m);
+        const torch::Tensor t = cdf_tables(model_->forward(b, modality.narrow(0, k, m)));
+        const torch::Tensor at = b.unsqueeze(-1);
+        const torch::Tensor lo = t.gather(2, at), hi = t.gather(2, at + 1);
+        parts.push_back(torch::cat({lo, hi - lo}, 2));  // [m, width, 2] int32
+      }
+      window_intervals_ = torch::cat(parts, 0).to(torch::kCPU).contiguous();
+    }
+    const int64_t width = window_intervals_.size(1);
+    const int32_t* t = window_intervals_.data_ptr<int32_t>();
+    for (size_t j = 0; j < ids.size(); ++j) {
+      const int32_t* c = t + (int64_t(ids[j]) * width + offset) * 2;
+      start[j] = uint32_t(c[0]);
+      freq[j] = uint32_t(c[1]);
+    }
+    return true;
+  }
+
+  // On CUDA: the symbols are found where the tables are; targets go over, and the symbols
+  // with their intervals (12 bytes a stream) come back.
+  bool find(std::span<const uint32_t> ids, std::span<const uint32_t> targets,
+            std::span<uint8_t> symbols, std::span<uint32_t> start,
+            std::span<uint32_t> freq) override {
+    if (cpu_ || !ahead_.empty() || !model_->device().is_cuda()) return false;
+    const Timer timer(*this);
+    in_step(ids);
+    start_window();
+    if (!targets_host_.defined()) {
+      const auto pinned = torch::dtype(torch::kInt).pinned_memory(true);
+      targets_host_ = torch::zeros({int64_t(n_)}, pinned);
+      found_host_ = torch::zeros({int64_t(n_), 3}, pinned);
+    }
+    int32_t* t = targets_host_.data_ptr<int32_t>();
+    std::fill_n(t, n_, 0);  // streams that have ended: symbol 0
+    for (size_t j = 0; j < ids.size(); ++j) t[ids[j]] = int32_t(targets[j]);
+    found_ = decoder_->next_symbols(
+        targets_host_.to(torch::TensorOptions().device(model_->device()), /*non_blocking=*/true));
+    found_host_.copy_(found_);
+    const int32_t* f = found_host_.data_ptr<int32_t>();
+    for (size_t j = 0; j < ids.size(); ++j) {
+      const int32_t* c = f + size_t(ids[j]) * 3;
+      symbols[j] = uint8_t(c[0]);
+      start[j] = uint32_t(c[1]);
+      freq[j] = uint32_t(c[2]);
+    }
+    return true;
+  }
+
+ private:
+  // Lockstep (codec/chunk_coder.cpp): every stream in a round is at position_, and one
+  // that left never returns.
+  void in_step(std::span<const uint32_t> ids) {
+    for (uint32_t id : ids)
+      if (id >= n_ || !live_[id])
+        throw Error(ErrorCode::kUsageBadArgument, "exact model: stream " + std::to_string(id) +
+                                                      " is not in step with the others");
+    std::fill(live_.begin(), live_.end(), false);
+    for (uint32_t id : ids) live_[id] = true;
+    if (modality_ > 3)
+      throw Error(ErrorCode::kUsageBadArgument, "exact model: modality " + std::to_string(modality_));
+  }
+
+  // A stream's first byte, or one context further on: a fresh window, fresh decoders.
+  void start_window() {
+    if (position_ % model_->config.context_bytes() == 0) {
+      // A stream's first byte, or one context further on: a fresh window.
+      decoder_.reset();
+      cpu_decoder_.reset();
+      if (cpu_) {
+        cpu_decoder_ = std::make_unique<CpuExactDecoder>(*cpu_, std::vector<uint8_t>(n_, modality_));
+      } else {
+        const torch::Tensor modality = torch::full(
+            {int64_t(n_)}, int64_t(modality_), torch::dtype(torch::kLong).device(model_->device()));
+        decoder_ = std::make_unique<ExactDecoder>(*model_, modality);
+      }
+    }
+  }
+
+ public:
   void update(std::span<const uint32_t> ids, std::span<const uint8_t> bytes) override {
     if (!ahead_.empty()) {
       for (size_t j = 0; j < ids.size(); ++j)
         if (position_ >= ahead_[ids[j]].size() || ahead_[ids[j]][position_] != bytes[j])
           throw Error(ErrorCode::kUsageBadArgument,
                       "exact model: update() differs from the bytes given to lookahead()");
+      ++position_;
+      return;
+    }
+    if (found_.defined()) {  // find() left the symbols on the device
+      decoder_->push(found_.select(1, 0));
+      found_ = torch::Tensor();
       ++position_;
       return;
     }
@@ -139,22 +234,11 @@ class ExactByteModel : public BatchByteModel {
     const int64_t offset = int64_t(position_ % uint64_t(context));
     if (offset == 0) {
       int64_t width = 0;
-      for (const auto& s : ahead_)
-        width = std::max<int64_t>(width, std::min<int64_t>(context, int64_t(s.size()) - int64_t(position_)));
-      std::vector<uint8_t> window(n_ * size_t(width), 0);
-      for (size_t k = 0; k < n_; ++k)
-        if (ahead_[k].size() > position_)
-          std::copy_n(ahead_[k].begin() + position_,
-                      std::min<uint64_t>(width, ahead_[k].size() - position_),
-                      window.begin() + k * width);
-      const torch::Device device = model_->device();
-      const torch::Tensor bytes = torch::from_blob(window.data(), {int64_t(n_), width}, torch::kUInt8)
-                                      .to(device, torch::kLong);
+      const torch::Tensor bytes = window_bytes(width);
       const torch::Tensor modality = torch::full({int64_t(n_)}, int64_t(modality_),
-                                                 torch::dtype(torch::kLong).device(device));
+                                                 torch::dtype(torch::kLong).device(bytes.device()));
       std::vector<torch::Tensor> parts;
-      // Sub-batches of about 2^18 positions keep the pass's own tensors to a few GB.
-      const int64_t step = std::max<int64_t>(1, (int64_t{1} << 18) / width);
+      const int64_t step = sub_batch(width);
       for (int64_t k = 0; k < int64_t(n_); k += step) {
         const int64_t m = std::min<int64_t>(step, int64_t(n_) - k);
         parts.push_back(cdf_tables(model_->forward(bytes.narrow(0, k, m), modality.narrow(0, k, m))));
@@ -175,6 +259,48 @@ class ExactByteModel : public BatchByteModel {
     }
   }
 
+  // The window of every stream that starts at position_ (bytes past a stream's end are 0:
+  // no earlier position sees them): [N, width] int64 on the model's device.
+  torch::Tensor window_bytes(int64_t& width) const {
+    const int64_t context = model_->config.context_bytes();
+    width = 0;
+    for (const auto& s : ahead_)
+      width = std::max<int64_t>(width, std::min<int64_t>(context, int64_t(s.size()) - int64_t(position_)));
+    std::vector<uint8_t> window(n_ * size_t(width), 0);
+    for (size_t k = 0; k < n_; ++k)
+      if (ahead_[k].size() > position_)
+        std::copy_n(ahead_[k].begin() + position_,
+                    std::min<uint64_t>(width, ahead_[k].size() - position_),
+                    window.begin() + k * width);
+    return torch::from_blob(window.data(), {int64_t(n_), width}, torch::kUInt8)
+        .to(model_->device(), torch::kLong);
+  }
+  // Streams per forward pass: sub-batches of about 2^18 positions keep the pass's own
+  // tensors to a few GB.
+  static int64_t sub_batch(int64_t width) {
+    return std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(width, 1));
+  }
+
+  // MBZ_TIMING=1: the time spent in the model's calls, against the instance's lifetime
+  // (the rest is the coder's), printed when the instance goes.
+  using Clock = std::chrono::steady_clock;
+  struct Timer {
+    ExactByteModel& m;
+    Clock::time_point t0 = Clock::now();
+    explicit Timer(ExactByteModel& model) : m(model) {}
+    ~Timer() {
+      m.model_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
+      ++m.rounds_;
+    }
+  };
+  const bool timing_ = [] {
+    const char* t = std::getenv("MBZ_TIMING");
+    return t && std::string(t) == "1";
+  }();
+  const Clock::time_point born_ = Clock::now();
+  double model_seconds_ = 0;
+  uint64_t rounds_ = 0;
+
   const Engines& engines_;
   std::shared_ptr<const ExactModel> model_;
   std::shared_ptr<const CpuExactModel> cpu_;
@@ -189,6 +315,9 @@ class ExactByteModel : public BatchByteModel {
   std::unique_ptr<ExactDecoder> decoder_;
   std::vector<std::span<const uint8_t>> ahead_;  // lookahead's streams
   torch::Tensor window_tables_, slice_;
+  torch::Tensor window_intervals_;            // intervals(): [N, width, 2] int32, on the host
+  torch::Tensor targets_host_, found_host_;   // find(): pinned host buffers
+  torch::Tensor found_;                       // find()'s symbols on the device, for update()
 };
 
 // The engines are built on first use: an archive header needs only the identity, so a

@@ -111,6 +111,22 @@ TEST(Exact, CudaDecoderGivesTheCpuIntegers) {
     ASSERT_TRUE(torch::equal(decoder.next_weights().cpu(), full.select(1, i))) << "position " << i;
     decoder.push(bytes.select(1, i).to(torch::kCUDA));
   }
+  // next_symbols: for any target, what Cdf::find and the interval give on the CPU's table.
+  ExactDecoder finder(cuda, modality.to(torch::kCUDA), true);
+  for (int64_t i = 0; i < t; ++i) {
+    const torch::Tensor targets = torch::randint(0, kTotal, {n}, torch::kInt);
+    const torch::Tensor found = finder.next_symbols(targets.to(torch::kCUDA)).cpu();
+    const torch::Tensor tables = cdf_tables(full.select(1, i));
+    for (int64_t s = 0; s < n; ++s) {
+      Cdf cdf;
+      for (int c = 0; c < 257; ++c) cdf.c[size_t(c)] = uint32_t(tables[s][c].item<int32_t>());
+      const int symbol = cdf.find(uint32_t(targets[s].item<int32_t>()));
+      ASSERT_EQ(found[s][0].item<int32_t>(), symbol) << "position " << i << " stream " << s;
+      ASSERT_EQ(uint32_t(found[s][1].item<int32_t>()), cdf.start(symbol));
+      ASSERT_EQ(uint32_t(found[s][2].item<int32_t>()), cdf.freq(symbol));
+    }
+    finder.push(bytes.select(1, i).to(torch::kCUDA));
+  }
 }
 
 // The plain C++ decoder gives the torch engine's integers, stream by stream.
@@ -133,8 +149,8 @@ void expect_cpu_decoder_matches(const ExactModel& exact, const torch::Tensor& by
 }
 
 // The encoder's way (lookahead: one forward pass per window, tables built by cdf_tables)
-// gives the coder exactly the decoder's tables (byte by byte), streams of any length ending
-// at any round, across window restarts.
+// gives the coder exactly the decoder's tables (byte by byte), and intervals() exactly their
+// intervals, streams of any length ending at any round, across window restarts.
 TEST(Exact, LookaheadGivesTheDecodersTables) {
   const Models m = tiny_models(8);
   const std::filesystem::path dir =
@@ -150,12 +166,15 @@ TEST(Exact, LookaheadGivesTheDecodersTables) {
   std::vector<std::span<const uint8_t>> streams(data.begin(), data.end());
   for (uint8_t modality : {1, 3}) {
     const auto ahead = factory->create(streams.size()), plain = factory->create(streams.size());
-    for (auto* model : {ahead.get(), plain.get()}) {
+    const auto by_interval = factory->create(streams.size());
+    for (auto* model : {ahead.get(), plain.get(), by_interval.get()}) {
       model->set_modality(modality);
       model->reset(streams.size());
     }
     ahead->lookahead(streams);
+    by_interval->lookahead(streams);
     std::vector<Cdf> a(streams.size()), b(streams.size());
+    std::vector<uint32_t> start(streams.size()), freq(streams.size());
     for (size_t pos = 0;; ++pos) {
       std::vector<uint32_t> ids;
       std::vector<uint8_t> bytes;
@@ -164,10 +183,15 @@ TEST(Exact, LookaheadGivesTheDecodersTables) {
       if (ids.empty()) break;
       ahead->predict(ids, {a.data(), ids.size()});
       plain->predict(ids, {b.data(), ids.size()});
-      for (size_t j = 0; j < ids.size(); ++j)
+      ASSERT_TRUE(by_interval->intervals(ids, start, freq));
+      for (size_t j = 0; j < ids.size(); ++j) {
         ASSERT_EQ(a[j].c, b[j].c) << "stream " << ids[j] << " position " << pos;
+        ASSERT_EQ(start[j], b[j].start(bytes[j])) << "stream " << ids[j] << " position " << pos;
+        ASSERT_EQ(freq[j], b[j].freq(bytes[j])) << "stream " << ids[j] << " position " << pos;
+      }
       ahead->update(ids, bytes);
       plain->update(ids, bytes);
+      by_interval->update(ids, bytes);
     }
   }
 }
