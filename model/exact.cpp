@@ -780,6 +780,13 @@ Tensor ExactDecoder::next_symbols(const Tensor& targets) {
   return torch::cat({symbol, start, end - start}, 1);
 }
 
+void ExactDecoder::restart() {
+  position_ = 0;
+  pending_ = false;
+  patch_.zero_();
+  previous_.fill_(kStartId);
+}
+
 void ExactDecoder::push(const Tensor& bytes) {
   if (!pending_)
     throw Error(ErrorCode::kUsageBadArgument, "exact decoder: push() without next_weights()");

@@ -155,6 +155,11 @@ class ExactDecoder {
   torch::Tensor next_symbols(const torch::Tensor& targets);
   // The byte that came next in each stream: [N] int64 (or int32), on the model's device.
   void push(const torch::Tensor& bytes);
+  // Back to every stream's first byte, as a new decoder of the same streams would be, but
+  // keeping the captured graphs (the caches need no clearing: unwritten positions are
+  // masked out).
+  void restart();
+  int64_t streams() const { return n_; }
   int64_t position() const { return position_; }
   bool graphs() const { return captured_; }  // whether the steps replay CUDA graphs
 

@@ -59,18 +59,19 @@ class ExactByteModel : public BatchByteModel {
     targets_host_ = found_host_ = found_ = torch::Tensor();
     live_.assign(n, true);
     position_ = 0;
-    decoder_.reset();
-    cpu_decoder_.reset();
+    cpu_decoder_.reset();  // decoder_ stays: start_window() restarts it if it fits
   }
   size_t max_streams() const override { return max_; }
   void set_modality(uint8_t modality) override {
     if (modality >= engines_.size())
       throw Error(ErrorCode::kUsageBadArgument, "exact model: modality " + std::to_string(modality));
+    if (modality != modality_ || engines_[modality].model != model_) {
+      decoder_.reset();
+      cpu_decoder_.reset();
+    }
     modality_ = modality;
     model_ = engines_[modality].model;
     cpu_ = engines_[modality].cpu;
-    decoder_.reset();
-    cpu_decoder_.reset();
   }
 
   // On CUDA the encoder's tables come from one forward pass per window (ExactModel::forward,
@@ -186,7 +187,12 @@ class ExactByteModel : public BatchByteModel {
   // A stream's first byte, or one context further on: a fresh window, fresh decoders.
   void start_window() {
     if (position_ % model_->config.context_bytes() == 0) {
-      // A stream's first byte, or one context further on: a fresh window.
+      // A stream's first byte, or one context further on: a fresh window. A decoder of as
+      // many streams starts again, keeping its CUDA graphs.
+      if (decoder_ && decoder_->streams() == int64_t(n_)) {
+        decoder_->restart();
+        return;
+      }
       decoder_.reset();
       cpu_decoder_.reset();
       if (cpu_) {

@@ -127,6 +127,16 @@ TEST(Exact, CudaDecoderGivesTheCpuIntegers) {
     }
     finder.push(bytes.select(1, i).to(torch::kCUDA));
   }
+  // restart(): the next window from its first byte, replaying the graphs captured before.
+  finder.restart();
+  for (int64_t i = 0; i < t; ++i) {
+    ASSERT_TRUE(torch::equal(finder.next_tables().cpu(), cdf_tables(full.select(1, i))))
+        << "after restart, position " << i;
+    finder.push(bytes.select(1, i).to(torch::kCUDA));
+  }
+#if MBZ_EXACT_CUDA_GRAPHS
+  EXPECT_TRUE(finder.graphs());
+#endif
 }
 
 // The plain C++ decoder gives the torch engine's integers, stream by stream.
