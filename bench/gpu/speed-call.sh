@@ -14,13 +14,18 @@ set -o pipefail
 out=${OUT:?run on the device machine}
 steps=${STEPS:-tests model levels exact}
 source bench/gpu/prepare.sh > "$out/prep.log" 2>&1 || { tail -30 "$out/prep.log"; exit 1; }
+set +e  # prepare.sh set -e; a failing part below must not stop the others
 mkdir -p data/gpu
 [[ -e data/gpu/corpus ]] || ln -s ../corpora data/gpu/corpus
 cmake --build build-cuda --target model_exact_test table_hash >> "$out/prep.log" 2>&1 ||
   { tail -30 "$out/prep.log"; exit 1; }
 has() { [[ " $steps " == *" $1 "* ]]; }
 if has tests; then
-  timeout 300 build-cuda/tests/model_exact_test --gtest_brief=1 2>&1 | tail -40 > "$out/tests.log"
+  # The CUDA paths and what they must equal (the whole binary segfaults in a CPU-only test
+  # under this LibTorch: model-s10.md).
+  timeout 300 build-cuda/tests/model_exact_test \
+    --gtest_filter='Exact.Cuda*:Exact.Decoder*:Exact.Lookahead*:Exact.CdfTables*' 2>&1 |
+    tail -40 > "$out/tests.log"
   tail -5 "$out/tests.log"
 fi
 if has model; then
