@@ -37,9 +37,15 @@ namespace {
 
 using torch::Tensor;
 
+// floor(a / 2^bits) of int64 a: an arithmetic right shift, the same integer as the floor
+// division and many times faster on a GPU (integer division is emulated there).
+Tensor floor_shift(const Tensor& a, int bits) {
+  return torch::bitwise_right_shift(a, int64_t(bits));
+}
+
 // floor((a + 2^(bits-1)) / 2^bits): a / 2^bits rounded half up.
 Tensor round_shift(const Tensor& a, int bits) {
-  return torch::div(a + (int64_t(1) << (bits - 1)), int64_t(1) << bits, "floor");
+  return floor_shift(a + (int64_t(1) << (bits - 1)), bits);
 }
 
 // a / b rounded half up, b > 0.
@@ -116,16 +122,17 @@ Tensor attend(Tensor scores, const Tensor& mask, const Tensor& v, const ExactBlo
   constexpr int64_t kFar = int64_t(1) << 40;
   if (mask.defined()) scores = scores.masked_fill(mask, -kFar);
   const Tensor delta = (scores.amax(-1, true) - scores).clamp_max(int64_t(1) << 31);
-  Tensor index = torch::div(delta * block.score_mult, int64_t(1) << kMultBits, "floor")
-                     .clamp_max(kAttnLength - 1);
+  Tensor index = floor_shift(delta * block.score_mult, kMultBits).clamp_max(kAttnLength - 1);
   if (mask.defined()) index = index.masked_fill(mask, kAttnLength - 1);  // weight 0
   const Tensor e = table.index_select(0, index.flatten()).view(index.sizes());  // <= 2^12
   const Tensor total = e.sum(-1, true);  // >= 2^12: the largest score has weight 2^12
   // Weights of 13 bits times int8 values would overflow float32's exact range in a sum, so
-  // the weights go in as two 7-bit digits.
-  const Tensor high = torch::div(e, 128, "floor").to(torch::kFloat);
-  const Tensor low = torch::remainder(e, 128).to(torch::kFloat);
-  const Tensor num = exact_matmul(high, v) * 128 + exact_matmul(low, v);
+  // the weights go in as two 7-bit digits, stacked as twice the queries: one product
+  // reads the values once.
+  const int64_t queries = e.size(-2);
+  const Tensor digits = torch::cat({floor_shift(e, 7), torch::bitwise_and(e, 127)}, -2);
+  const Tensor both = exact_matmul(digits.to(torch::kFloat), v);
+  const Tensor num = both.narrow(-2, 0, queries) * 128 + both.narrow(-2, queries, queries);
   return to_int8(div_round(num * block.value_mult, total * (int64_t(1) << kMultBits)));
 }
 
@@ -174,21 +181,23 @@ Tensor stack_forward(const ExactStack& s, Tensor r, const Tensor& table) {
 
 // One new position r [N, 1, D] against the caches -> int8 [N, 1, D]. `position` ([1]
 // int64, on the caches' device) is where the new keys go; the keys after it are masked,
-// which takes them out exactly (weight 0, model/EXACT.md), so every step has the same
-// shapes whatever the position: a step can be captured once in a CUDA graph and replayed.
+// which takes them out exactly (weight 0, model/EXACT.md), so every step with the same
+// `keys` has the same shapes whatever the position: it can be captured once in a CUDA
+// graph and replayed.
 Tensor stack_step(const ExactStack& s, Tensor r, std::vector<ExactCache>& caches,
-                  const Tensor& table, const Tensor& position) {
+                  const Tensor& table, const Tensor& position, int64_t keys) {
   if (caches.empty()) return rms_norm(r, s.norm);
-  // Every layer's cache has the same capacity: one mask for the whole stack.
-  const Tensor later = torch::arange(caches[0].k.size(2), position.options()).gt(position);
+  // The first `keys` cache positions (keys > position): the rest are masked out anyway, so
+  // attending over fewer gives the same integers with less work.
+  const Tensor later = torch::arange(keys, position.options()).gt(position);
   for (size_t i = 0; i < s.blocks.size(); ++i) {
     const ExactBlock& block = s.blocks[i];
     ExactCache& c = caches[i];
     const auto [q, k, v] = split_heads(linear(rms_norm(r, block.norm1), block.qkv), s.heads);
     c.k.index_copy_(2, position, k);
     c.v.index_copy_(2, position, v);
-    const Tensor scores = exact_matmul(q, c.k.transpose(-2, -1));  // [N, H, 1, capacity]
-    r = block_rest(r, merge_heads(attend(scores, later, c.v, block, table)), block);
+    const Tensor scores = exact_matmul(q, c.k.narrow(2, 0, keys).transpose(-2, -1));  // [N, H, 1, keys]
+    r = block_rest(r, merge_heads(attend(scores, later, c.v.narrow(2, 0, keys), block, table)), block);
   }
   return rms_norm(r, s.norm);
 }
@@ -705,21 +714,36 @@ ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality, bool
   previous_ = torch::full({n_}, kStartId, modality.options());
   patch_index_ = torch::zeros({1}, modality.options());
   byte_index_ = torch::zeros({1}, modality.options());
+  condition_ = torch::zeros({n_, c.patch, c.local_width}, modality.options());
+  for (int64_t keys = std::min<int64_t>(kFirstKeys, c.context);; keys = std::min(2 * keys, c.context)) {
+    key_counts_.push_back(keys);
+    if (keys == c.context) break;
+  }
+  global_graphs_.resize(key_counts_.size());
   graphs_ = cuda_graphs && model.device().is_cuda();
+}
+
+size_t ExactDecoder::bucket(int64_t patch) const {
+  size_t b = 0;
+  while (key_counts_[b] <= patch) ++b;
+  return b;
 }
 
 ExactDecoder::~ExactDecoder() = default;
 
-// The global stack on the patch before patch_index_ (the start patch for the first) -> the
-// local model's condition for every byte of the next patch, [N, P, Dl].
-Tensor ExactDecoder::global_step() {
+// The global stack on the patch before patch_index_ (the start patch for the first), its
+// attention over the first `keys` patches -> the local model's condition for every byte of
+// the next patch, [N, P, Dl], into condition_.
+void ExactDecoder::global_step(int64_t keys) {
   const Config& c = model_.config;
   const Tensor start = model_.global_start.index_select(0, modality_).unsqueeze(1);  // [N, 1, Dg]
   const Tensor bytes = gather_rows(model_.global_bytes, patch_).view({n_, 1, c.global_width});
   Tensor in = torch::where(patch_index_.eq(0).view({1, 1, 1}), start, bytes);
   in = add_residual(in, model_.global_position.index_select(0, patch_index_));
-  const Tensor g = stack_step(model_.global, in, global_caches_, model_.attn_table, patch_index_);
-  return to_residual(g.view({n_, c.patch, c.global_width / c.patch}), model_.global_to_local);
+  const Tensor g =
+      stack_step(model_.global, in, global_caches_, model_.attn_table, patch_index_, keys);
+  condition_.copy_(
+      to_residual(g.view({n_, c.patch, c.global_width / c.patch}), model_.global_to_local));
 }
 
 // The local stack on byte byte_index_ of the patch -> weights of the next byte, [N, 256].
@@ -729,7 +753,8 @@ Tensor ExactDecoder::local_step() {
                    gather_rows(model_.local_bytes, previous_)),
       model_.local_position.index_select(0, byte_index_));
   const Tensor h =
-      stack_step(model_.local, in.unsqueeze(1), local_caches_, model_.attn_table, byte_index_);
+      stack_step(model_.local, in.unsqueeze(1), local_caches_, model_.attn_table, byte_index_,
+                 model_.config.patch);
   return output_weights(model_, h.squeeze(1));
 }
 
@@ -745,14 +770,17 @@ void ExactDecoder::step(bool tables) {
                                                   std::to_string(c.context_bytes()) + " bytes");
   patch_index_.fill_(k);
   byte_index_.fill_(j);
+  // The global step attends over the fewest patches of key_counts_ that hold this one.
+  const size_t b = bucket(k);
   // With graphs, the first patch runs eagerly (it initializes the libraries' state, which a
-  // capture must not do); at the second patch both steps are captured and then replayed.
-  if (graphs_ && k >= 1 && !captured_) capture();
+  // capture must not do); from the second patch on, the local step and the global step of
+  // each key count are captured when first needed, then replayed.
+  if (graphs_ && k >= 1 && j == 0 && !global_graphs_[b]) capture(b);
   if (captured_) {
-    if (j == 0) global_graph_.replay();
-    local_graph_.replay();
+    if (j == 0) global_graphs_[b]->replay();
+    local_graph_->replay();
   } else {
-    if (j == 0) condition_ = global_step();
+    if (j == 0) global_step(key_counts_[b]);
     weights_ = local_step();
     if (tables) tables_ = cdf_tables(weights_);
   }
@@ -802,7 +830,7 @@ void ExactDecoder::push(const Tensor& bytes) {
 }
 
 #if MBZ_EXACT_CUDA_GRAPHS
-void ExactDecoder::capture() {
+void ExactDecoder::capture(size_t b) {
   torch::cuda::synchronize();
   {
     // Captures run on a side stream; the graphs then replay on the current one. One eager
@@ -810,23 +838,27 @@ void ExactDecoder::capture() {
     // workspaces), which must not happen under capture; it writes the very keys and values
     // that the replay after the capture writes again.
     const c10::cuda::CUDAStreamGuard side(c10::cuda::getStreamFromPool());
-    condition_ = global_step();
-    cdf_tables(local_step());
+    global_step(key_counts_[b]);
+    if (!captured_) cdf_tables(local_step());
     torch::cuda::synchronize();
     // Thread-local capture: segments decode in threads of their own, and another thread's
     // CUDA calls must not break (or join) this capture.
-    global_graph_.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
-    condition_ = global_step();
-    global_graph_.capture_end();
-    local_graph_.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
-    weights_ = local_step();
-    tables_ = cdf_tables(weights_);
-    local_graph_.capture_end();
+    global_graphs_[b] = std::make_unique<at::cuda::CUDAGraph>();
+    global_graphs_[b]->capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
+    global_step(key_counts_[b]);
+    global_graphs_[b]->capture_end();
+    if (!captured_) {
+      local_graph_ = std::make_unique<at::cuda::CUDAGraph>();
+      local_graph_->capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
+      weights_ = local_step();
+      tables_ = cdf_tables(weights_);
+      local_graph_->capture_end();
+    }
   }
   captured_ = true;
 }
 #else
-void ExactDecoder::capture() { graphs_ = false; }
+void ExactDecoder::capture(size_t) { graphs_ = false; }
 #endif
 
 }  // namespace mbz::model

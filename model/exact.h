@@ -165,9 +165,13 @@ class ExactDecoder {
 
  private:
   void step(bool tables);
-  torch::Tensor global_step();
+  void global_step(int64_t keys);
   torch::Tensor local_step();
-  void capture();
+  size_t bucket(int64_t patch) const;  // the first key count above `patch`
+  void capture(size_t bucket);
+  // The global step attends over the first kFirstKeys patches, then twice as many, and so
+  // on up to the context: key_counts_.
+  static constexpr int64_t kFirstKeys = 64;
 
   const ExactModel& model_;
   torch::Tensor modality_;
@@ -178,14 +182,17 @@ class ExactDecoder {
   torch::Tensor patch_, previous_, patch_index_, byte_index_;
   // Its outputs: condition_ [N, P, Dl] int64 (global), weights_ [N, 256], tables_ [N, 257].
   torch::Tensor condition_, weights_, tables_;
-  bool pending_ = false, graphs_ = false, captured_ = false;
+  std::vector<int64_t> key_counts_;
+  bool pending_ = false, graphs_ = false, captured_ = false;  // captured_: the local graph
 #if MBZ_EXACT_CUDA_GRAPHS
-  at::cuda::CUDAGraph global_graph_, local_graph_;
+  using Graph = at::cuda::CUDAGraph;
 #else
-  struct NoGraph {
+  struct Graph {
     void replay() {}
-  } global_graph_, local_graph_;
+  };
 #endif
+  std::vector<std::unique_ptr<Graph>> global_graphs_;  // by key count, once captured
+  std::unique_ptr<Graph> local_graph_;
 };
 
 }  // namespace mbz::model

@@ -12,12 +12,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "codec/error.h"
 #include "model/checkpoint.h"
 #include "model/exact.h"
 #include "model/exact_cpu.h"
+#include "model/profile.h"
 
 namespace mbz::model {
 
@@ -114,6 +116,8 @@ class ExactByteModel : public BatchByteModel {
     const int64_t context = model_->config.context_bytes();
     const int64_t offset = int64_t(position_ % uint64_t(context));
     if (offset == 0) {
+      const bool profile = profile_rounds(rounds_ == 0);
+      const Clock::time_point t0 = Clock::now();
       int64_t width = 0;
       const torch::Tensor bytes = window_bytes(width);
       const torch::Tensor modality = torch::full({int64_t(n_)}, int64_t(modality_),
@@ -122,6 +126,10 @@ class ExactByteModel : public BatchByteModel {
       const int64_t step = sub_batch(width);
       for (int64_t k = 0; k < int64_t(n_); k += step) {
         const int64_t m = std::min<int64_t>(step, int64_t(n_) - k);
+        if (profile && k == step) {  // one sub-batch's forward pass
+          torch::cuda::synchronize();
+          stop_kernel_profile(profile_path_, std::chrono::duration<double>(Clock::now() - t0).count(), 1);
+        }
         const torch::Tensor b = bytes.narrow(0, k, m);
         const torch::Tensor t = cdf_tables(model_->forward(b, modality.narrow(0, k, m)));
         const torch::Tensor at = b.unsqueeze(-1);
@@ -157,6 +165,14 @@ class ExactByteModel : public BatchByteModel {
     int32_t* t = targets_host_.data_ptr<int32_t>();
     std::fill_n(t, n_, 0);  // streams that have ended: symbol 0
     for (size_t j = 0; j < ids.size(); ++j) t[ids[j]] = int32_t(targets[j]);
+    if (profile_rounds(rounds_ == kProfileFrom)) profile_start_ = Clock::now();
+    if (rounds_ == kProfileFrom + kProfileRounds && !profile_path_.empty() && profile_start_) {
+      torch::cuda::synchronize();
+      stop_kernel_profile(profile_path_,
+                          std::chrono::duration<double>(Clock::now() - *profile_start_).count(),
+                          kProfileRounds);
+      profile_start_.reset();
+    }
     found_ = decoder_->next_symbols(
         targets_host_.to(torch::TensorOptions().device(model_->device()), /*non_blocking=*/true));
     found_host_.copy_(found_);
@@ -304,6 +320,21 @@ class ExactByteModel : public BatchByteModel {
     return t && std::string(t) == "1";
   }();
   const Clock::time_point born_ = Clock::now();
+  // MBZ_PROFILE=PATH (on CUDA, builds with Kineto): the GPU kernels of the encoder's first
+  // forward sub-batch, or of the decoder's rounds kProfileFrom to +kProfileRounds, by time.
+  const std::string profile_path_ = [] {
+    const char* p = std::getenv("MBZ_PROFILE");
+    return std::string(p ? p : "");
+  }();
+  static constexpr uint64_t kProfileFrom = 64, kProfileRounds = 32;
+  std::optional<Clock::time_point> profile_start_;
+  bool profile_rounds(bool now) {
+    if (!now || profile_path_.empty() || !model_->device().is_cuda() || !kernel_profile_available())
+      return false;
+    torch::cuda::synchronize();
+    start_kernel_profile();
+    return true;
+  }
   double model_seconds_ = 0;
   uint64_t rounds_ = 0;
 
