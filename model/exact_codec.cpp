@@ -116,27 +116,13 @@ class ExactByteModel : public BatchByteModel {
     const int64_t context = model_->config.context_bytes();
     const int64_t offset = int64_t(position_ % uint64_t(context));
     if (offset == 0) {
-      const bool profile = profile_rounds(rounds_ == 0);
-      const Clock::time_point t0 = Clock::now();
-      int64_t width = 0;
-      const torch::Tensor bytes = window_bytes(width);
-      const torch::Tensor modality = torch::full({int64_t(n_)}, int64_t(modality_),
-                                                 torch::dtype(torch::kLong).device(bytes.device()));
-      std::vector<torch::Tensor> parts;
-      const int64_t step = sub_batch(width);
-      for (int64_t k = 0; k < int64_t(n_); k += step) {
-        const int64_t m = std::min<int64_t>(step, int64_t(n_) - k);
-        if (profile && k == step) {  // one sub-batch's forward pass
-          torch::cuda::synchronize();
-          stop_kernel_profile(profile_path_, std::chrono::duration<double>(Clock::now() - t0).count(), 1);
-        }
-        const torch::Tensor b = bytes.narrow(0, k, m);
-        const torch::Tensor t = cdf_tables(model_->forward(b, modality.narrow(0, k, m)));
-        const torch::Tensor at = b.unsqueeze(-1);
-        const torch::Tensor lo = t.gather(2, at), hi = t.gather(2, at + 1);
-        parts.push_back(torch::cat({lo, hi - lo}, 2));  // [m, width, 2] int32
-      }
-      window_intervals_ = torch::cat(parts, 0).to(torch::kCPU).contiguous();
+      window_intervals_ = window_pass([](const torch::Tensor& t, const torch::Tensor& b) {
+                            const torch::Tensor at = b.unsqueeze(-1);
+                            const torch::Tensor lo = t.gather(2, at), hi = t.gather(2, at + 1);
+                            return torch::cat({lo, hi - lo}, 2);  // [m, width, 2] int32
+                          })
+                              .to(torch::kCPU)
+                              .contiguous();
     }
     const int64_t width = window_intervals_.size(1);
     const int32_t* t = window_intervals_.data_ptr<int32_t>();
@@ -255,17 +241,8 @@ class ExactByteModel : public BatchByteModel {
     const int64_t context = model_->config.context_bytes();
     const int64_t offset = int64_t(position_ % uint64_t(context));
     if (offset == 0) {
-      int64_t width = 0;
-      const torch::Tensor bytes = window_bytes(width);
-      const torch::Tensor modality = torch::full({int64_t(n_)}, int64_t(modality_),
-                                                 torch::dtype(torch::kLong).device(bytes.device()));
-      std::vector<torch::Tensor> parts;
-      const int64_t step = sub_batch(width);
-      for (int64_t k = 0; k < int64_t(n_); k += step) {
-        const int64_t m = std::min<int64_t>(step, int64_t(n_) - k);
-        parts.push_back(cdf_tables(model_->forward(bytes.narrow(0, k, m), modality.narrow(0, k, m))));
-      }
-      window_tables_ = torch::cat(parts, 0);  // [N, width, 257] int32 on the device
+      // [N, width, 257] int32 on the device
+      window_tables_ = window_pass([](const torch::Tensor& t, const torch::Tensor&) { return t; });
       slice_ = torch::Tensor();
     }
     constexpr int64_t kSlice = 512;  // positions brought to the host at once
@@ -279,6 +256,31 @@ class ExactByteModel : public BatchByteModel {
       const int32_t* c = t + (int64_t(ids[j]) * m + row) * 257;
       std::copy_n(c, 257, tables[j].c.begin());
     }
+  }
+
+  // At a window's start: one forward pass over the window of every stream, in sub-batches;
+  // keep(tables, bytes) of each sub-batch (its tables [m, width, 257] int32 and bytes
+  // [m, width], on the device), concatenated over the streams.
+  template <class Keep>
+  torch::Tensor window_pass(Keep keep) {
+    const bool profile = profile_rounds(rounds_ == 0);
+    const Clock::time_point t0 = Clock::now();
+    int64_t width = 0;
+    const torch::Tensor bytes = window_bytes(width);
+    const torch::Tensor modality = torch::full({int64_t(n_)}, int64_t(modality_),
+                                               torch::dtype(torch::kLong).device(bytes.device()));
+    std::vector<torch::Tensor> parts;
+    const int64_t step = sub_batch(width);
+    for (int64_t k = 0; k < int64_t(n_); k += step) {
+      const int64_t m = std::min<int64_t>(step, int64_t(n_) - k);
+      const torch::Tensor b = bytes.narrow(0, k, m);
+      parts.push_back(keep(cdf_tables(model_->forward(b, modality.narrow(0, k, m))), b));
+      if (profile && k == 0) {  // the first sub-batch's forward pass
+        torch::cuda::synchronize();
+        stop_kernel_profile(profile_path_, std::chrono::duration<double>(Clock::now() - t0).count(), 1);
+      }
+    }
+    return torch::cat(parts, 0);
   }
 
   // The window of every stream that starts at position_ (bytes past a stream's end are 0:
