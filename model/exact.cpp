@@ -776,7 +776,7 @@ void ExactDecoder::step(bool tables) {
   // capture must not do); from the second patch on, the local step and the global step of
   // each key count are captured when first needed, then replayed.
   if (graphs_ && k >= 1 && j == 0 && !global_graphs_[b]) capture(b);
-  if (captured_) {
+  if (local_graph_) {
     if (j == 0) global_graphs_[b]->replay();
     local_graph_->replay();
   } else {
@@ -789,7 +789,7 @@ void ExactDecoder::step(bool tables) {
 
 Tensor ExactDecoder::next_weights() {
   step(false);
-  return captured_ ? weights_.clone() : weights_;
+  return local_graph_ ? weights_.clone() : weights_;
 }
 
 Tensor ExactDecoder::next_tables() {
@@ -802,10 +802,9 @@ Tensor ExactDecoder::next_symbols(const Tensor& targets) {
   torch::NoGradGuard no_grad;
   // c[s] <= target < c[s + 1]: s is the number of c[1..256] at or below the target.
   const Tensor t = targets.view({n_, 1});
-  const Tensor symbol = tables_.narrow(1, 1, kByteValues).le(t).sum(1, true, torch::kInt);
-  const Tensor start = tables_.gather(1, symbol.to(torch::kLong));
-  const Tensor end = tables_.gather(1, symbol.to(torch::kLong) + 1);
-  return torch::cat({symbol, start, end - start}, 1);
+  const Tensor symbol = tables_.narrow(1, 1, kByteValues).le(t).sum(1, true);  // int64
+  const Tensor start = tables_.gather(1, symbol), end = tables_.gather(1, symbol + 1);
+  return torch::cat({symbol.to(torch::kInt), start, end - start}, 1);
 }
 
 void ExactDecoder::restart() {
@@ -839,7 +838,7 @@ void ExactDecoder::capture(size_t b) {
     // that the replay after the capture writes again.
     const c10::cuda::CUDAStreamGuard side(c10::cuda::getStreamFromPool());
     global_step(key_counts_[b]);
-    if (!captured_) cdf_tables(local_step());
+    if (!local_graph_) cdf_tables(local_step());
     torch::cuda::synchronize();
     // Thread-local capture: segments decode in threads of their own, and another thread's
     // CUDA calls must not break (or join) this capture.
@@ -847,7 +846,7 @@ void ExactDecoder::capture(size_t b) {
     global_graphs_[b]->capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
     global_step(key_counts_[b]);
     global_graphs_[b]->capture_end();
-    if (!captured_) {
+    if (!local_graph_) {
       local_graph_ = std::make_unique<at::cuda::CUDAGraph>();
       local_graph_->capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
       weights_ = local_step();
@@ -855,7 +854,6 @@ void ExactDecoder::capture(size_t b) {
       local_graph_->capture_end();
     }
   }
-  captured_ = true;
 }
 #else
 void ExactDecoder::capture(size_t) { graphs_ = false; }

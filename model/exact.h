@@ -161,7 +161,7 @@ class ExactDecoder {
   void restart();
   int64_t streams() const { return n_; }
   int64_t position() const { return position_; }
-  bool graphs() const { return captured_; }  // whether the steps replay CUDA graphs
+  bool graphs() const { return local_graph_ != nullptr; }  // whether the steps replay CUDA graphs
 
  private:
   void step(bool tables);
@@ -183,7 +183,7 @@ class ExactDecoder {
   // Its outputs: condition_ [N, P, Dl] int64 (global), weights_ [N, 256], tables_ [N, 257].
   torch::Tensor condition_, weights_, tables_;
   std::vector<int64_t> key_counts_;
-  bool pending_ = false, graphs_ = false, captured_ = false;  // captured_: the local graph
+  bool pending_ = false, graphs_ = false;
 #if MBZ_EXACT_CUDA_GRAPHS
   using Graph = at::cuda::CUDAGraph;
 #else

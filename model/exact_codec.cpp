@@ -12,14 +12,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <vector>
 
 #include "codec/error.h"
 #include "model/checkpoint.h"
 #include "model/exact.h"
 #include "model/exact_cpu.h"
-#include "model/profile.h"
 
 namespace mbz::model {
 
@@ -139,7 +137,7 @@ class ExactByteModel : public BatchByteModel {
   bool find(std::span<const uint32_t> ids, std::span<const uint32_t> targets,
             std::span<uint8_t> symbols, std::span<uint32_t> start,
             std::span<uint32_t> freq) override {
-    if (cpu_ || !ahead_.empty() || !model_->device().is_cuda()) return false;
+    if (cpu_ || !ahead_.empty()) return false;  // no plain CPU engine: the model is on CUDA
     const Timer timer(*this);
     in_step(ids);
     start_window();
@@ -151,14 +149,6 @@ class ExactByteModel : public BatchByteModel {
     int32_t* t = targets_host_.data_ptr<int32_t>();
     std::fill_n(t, n_, 0);  // streams that have ended: symbol 0
     for (size_t j = 0; j < ids.size(); ++j) t[ids[j]] = int32_t(targets[j]);
-    if (profile_rounds(rounds_ == kProfileFrom)) profile_start_ = Clock::now();
-    if (rounds_ == kProfileFrom + kProfileRounds && !profile_path_.empty() && profile_start_) {
-      torch::cuda::synchronize();
-      stop_kernel_profile(profile_path_,
-                          std::chrono::duration<double>(Clock::now() - *profile_start_).count(),
-                          kProfileRounds);
-      profile_start_.reset();
-    }
     found_ = decoder_->next_symbols(
         targets_host_.to(torch::TensorOptions().device(model_->device()), /*non_blocking=*/true));
     found_host_.copy_(found_);
@@ -263,22 +253,17 @@ class ExactByteModel : public BatchByteModel {
   // [m, width], on the device), concatenated over the streams.
   template <class Keep>
   torch::Tensor window_pass(Keep keep) {
-    const bool profile = profile_rounds(rounds_ == 0);
-    const Clock::time_point t0 = Clock::now();
     int64_t width = 0;
     const torch::Tensor bytes = window_bytes(width);
     const torch::Tensor modality = torch::full({int64_t(n_)}, int64_t(modality_),
                                                torch::dtype(torch::kLong).device(bytes.device()));
     std::vector<torch::Tensor> parts;
-    const int64_t step = sub_batch(width);
+    // Sub-batches of about 2^18 positions keep the pass's own tensors to a few GB.
+    const int64_t step = std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(width, 1));
     for (int64_t k = 0; k < int64_t(n_); k += step) {
       const int64_t m = std::min<int64_t>(step, int64_t(n_) - k);
       const torch::Tensor b = bytes.narrow(0, k, m);
       parts.push_back(keep(cdf_tables(model_->forward(b, modality.narrow(0, k, m))), b));
-      if (profile && k == 0) {  // the first sub-batch's forward pass
-        torch::cuda::synchronize();
-        stop_kernel_profile(profile_path_, std::chrono::duration<double>(Clock::now() - t0).count(), 1);
-      }
     }
     return torch::cat(parts, 0);
   }
@@ -299,11 +284,6 @@ class ExactByteModel : public BatchByteModel {
     return torch::from_blob(window.data(), {int64_t(n_), width}, torch::kUInt8)
         .to(model_->device(), torch::kLong);
   }
-  // Streams per forward pass: sub-batches of about 2^18 positions keep the pass's own
-  // tensors to a few GB.
-  static int64_t sub_batch(int64_t width) {
-    return std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(width, 1));
-  }
 
   // MBZ_TIMING=1: the time spent in the model's calls, against the instance's lifetime
   // (the rest is the coder's), printed when the instance goes.
@@ -322,21 +302,6 @@ class ExactByteModel : public BatchByteModel {
     return t && std::string(t) == "1";
   }();
   const Clock::time_point born_ = Clock::now();
-  // MBZ_PROFILE=PATH (on CUDA, builds with Kineto): the GPU kernels of the encoder's first
-  // forward sub-batch, or of the decoder's rounds kProfileFrom to +kProfileRounds, by time.
-  const std::string profile_path_ = [] {
-    const char* p = std::getenv("MBZ_PROFILE");
-    return std::string(p ? p : "");
-  }();
-  static constexpr uint64_t kProfileFrom = 64, kProfileRounds = 32;
-  std::optional<Clock::time_point> profile_start_;
-  bool profile_rounds(bool now) {
-    if (!now || profile_path_.empty() || !model_->device().is_cuda() || !kernel_profile_available())
-      return false;
-    torch::cuda::synchronize();
-    start_kernel_profile();
-    return true;
-  }
   double model_seconds_ = 0;
   uint64_t rounds_ = 0;
 

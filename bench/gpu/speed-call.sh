@@ -8,12 +8,11 @@
 #
 # STEPS (default "tests model levels exact") picks the parts; LANES is model-speed.sh's.
 # What comes back under $OUT (at most 8 files): tests.log, model-speed.tsv,
-# model-speed.log (each run's log, MBZ_TIMING's split of the time included),
-# profile-{encode,decode}.txt (MBZ_PROFILE), levels.tsv, exact.log (prep.log and
-# levels.log are removed when all went well, to stay within 8).
+# model-speed.log (each run's log, MBZ_TIMING's split of the time included), levels.tsv,
+# exact.log (prep.log and levels.log are removed when all went well).
 set -o pipefail
 out=${OUT:?run on the device machine}
-steps=${STEPS:-tests model profile levels exact}
+steps=${STEPS:-tests model levels exact}
 source bench/gpu/prepare.sh > "$out/prep.log" 2>&1 || { tail -30 "$out/prep.log"; exit 1; }
 set +e  # prepare.sh set -e; a failing part below must not stop the others
 mkdir -p data/gpu
@@ -34,18 +33,6 @@ if has model; then
   cp /tmp/ms/model-speed.tsv "$out/"
   for f in /tmp/ms/work/*.log; do echo "== $f"; cat "$f"; done > "$out/model-speed.log"
   cat "$out/model-speed.tsv"
-fi
-if has profile; then
-  # GPU kernels by time: the encoder's first forward sub-batch, and 32 decoding rounds with
-  # graphs off (the same kernels, each seen), 4 MiB of valid text in 1024 lanes.
-  head -c 4194304 /tmp/ms/work/text.txt > /tmp/p.txt 2>/dev/null ||
-    find data/gpu/corpus/text/valid -type f | sort | xargs cat | head -c 4194304 > /tmp/p.txt
-  MBZ_PROFILE=$out/profile-encode.txt timeout 120 build-cuda/mbz compress -q -f --level 3 \
-    --no-cm --zstd-level 0 --lanes 1024 --device cuda -o /tmp/p.mbz /tmp/p.txt
-  MBZ_PROFILE=$out/profile-decode.txt MBZ_CUDA_GRAPHS=0 timeout 120 build-cuda/mbz decompress \
-    -q -f --device cuda -o /tmp/p.out /tmp/p.mbz
-  cmp /tmp/p.txt /tmp/p.out && echo "profile: round trip ok"
-  rm -f "$out"/profile-*.json
 fi
 if has levels; then
   CPU_LEVEL3=0 CUDA_LANES="1024 256" bash bench/gpu/levels.sh /tmp/levels 120
