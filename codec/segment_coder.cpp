@@ -18,7 +18,12 @@ namespace {
 class LaneTables {
  public:
   LaneTables(BatchByteModel& model, const Lanes& lanes)
-      : model_(model), tables_(lanes.count()), ids_(lanes.count()), bytes_(lanes.count()) {
+      : model_(model),
+        tables_(lanes.count()),
+        ids_(lanes.count()),
+        bytes_(lanes.count()),
+        start_(lanes.count()),
+        freq_(lanes.count()) {
     std::iota(ids_.begin(), ids_.end(), 0u);
     model_.reset(lanes.live(0));
   }
@@ -35,6 +40,18 @@ class LaneTables {
       streams.push_back(raw.subspan(lanes.begin(j), lanes.size_of(j)));
     model_.lookahead(streams);
   }
+  // Encoding with the model alone, after lookahead: the interval of each live lane's byte
+  // of round t instead of its table (BatchByteModel::intervals; a GPU model then sends 8
+  // bytes a position instead of a table). False: the model has no such path, and
+  // predict() must be called instead.
+  bool intervals(uint32_t live) {
+    live_ = live;
+    return by_interval_ =
+               by_interval_ && model_.intervals({ids_.data(), live}, {start_.data(), live},
+                                                {freq_.data(), live});
+  }
+  uint32_t start(uint32_t lane) const { return start_[lane]; }
+  uint32_t freq(uint32_t lane) const { return freq_[lane]; }
   const Cdf& table(uint32_t lane) const { return tables_[lane]; }
   void set_byte(uint32_t lane, uint8_t byte) { bytes_[lane] = byte; }
   void update() { model_.update({ids_.data(), live_}, {bytes_.data(), live_}); }
@@ -44,7 +61,9 @@ class LaneTables {
   std::vector<Cdf> tables_;
   std::vector<uint32_t> ids_;
   std::vector<uint8_t> bytes_;
+  std::vector<uint32_t> start_, freq_;
   uint32_t live_ = 0;
+  bool by_interval_ = true;  // until the model says it has no intervals()
 };
 
 // The writer's rule for giving a method up (see encode_segment): the first coded byte
@@ -162,10 +181,17 @@ SegmentPayloads encode_segment(std::span<const uint8_t> raw, const SegmentSetup&
   for (uint64_t t = 0; t < lanes.rounds() && (range || mixer || hybrid); ++t) {
     const uint32_t live = lanes.live(t);
     const bool tabled = range || hybrid;  // the byte model is still needed
-    if (tabled) tables->predict(live);
+    // The model alone needs each byte's interval, not its table.
+    const bool by_interval = range && !hybrid && tables->intervals(live);
+    if (tabled && !by_interval) tables->predict(live);
     for (uint32_t j = 0; j < live; ++j) {
       const uint8_t byte = raw[lanes.begin(j) + t];
-      if (range) range->encode(tables->table(j), byte);
+      if (range) {
+        if (by_interval)
+          range->encode(tables->start(j), tables->freq(j));
+        else
+          range->encode(tables->table(j), byte);
+      }
       if (hybrid) hybrid->code(j, byte, &tables->table(j));
       if (mixer) mixer->code(j, byte, nullptr);
       if (tabled) tables->set_byte(j, byte);

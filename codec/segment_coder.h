@@ -10,7 +10,9 @@
 //
 // The byte model runs the lanes as K streams, one batched step a round; it is by far the
 // slowest part, so one pass over the rounds feeds every method at once and each table
-// is computed once for both the model and the hybrid coder.
+// is computed once for both the model and the hybrid coder. The model alone needs only
+// each byte's interval in its table, and takes it from BatchByteModel::intervals where the
+// model has that (a model on a GPU then sends 8 bytes a byte instead of a table).
 #pragma once
 
 #include <array>

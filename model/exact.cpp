@@ -6,10 +6,13 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <string>
 
 #include "codec/error.h"
@@ -36,6 +39,81 @@ struct StackRanges {
 namespace {
 
 using torch::Tensor;
+
+// MBZ_TIMING=2: seconds by stage of the exact model's work, device time included (the
+// device is synchronized at each stage's ends, so stages do not overlap), printed to stderr
+// when the process ends. Off while a CUDA graph is being captured.
+class StageClock {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static StageClock& get() {
+    static StageClock clock;
+    return clock;
+  }
+  bool on() const { return on_ && !capturing; }
+  void add(const std::string& name, double seconds) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    auto& [calls, total] = stages_[name];
+    ++calls;
+    total += seconds;
+  }
+  ~StageClock() {
+    for (const auto& [name, s] : stages_)
+      std::fprintf(stderr, "exact stage %-24s %9llu calls %10.3f s\n", name.c_str(),
+                   (unsigned long long)s.first, s.second);
+  }
+  static inline thread_local bool capturing = false;
+
+ private:
+  StageClock() {
+    const char* t = std::getenv("MBZ_TIMING");
+    on_ = t && std::string(t) == "2";
+  }
+  bool on_ = false;
+  std::mutex mutex_;
+  std::map<std::string, std::pair<uint64_t, double>> stages_;
+};
+
+void synchronize_device() {
+#if MBZ_EXACT_CUDA_GRAPHS
+  if (torch::cuda::is_available()) torch::cuda::synchronize();
+#endif
+}
+
+// Times the scope as stage `name` when StageClock is on, named within the stack that
+// StackName says.
+class Stage {
+ public:
+  explicit Stage(const char* name) : on_(StageClock::get().on()) {
+    if (!on_) return;
+    name_ = std::string(stack_name) + name;
+    synchronize_device();
+    t0_ = StageClock::Clock::now();
+  }
+  ~Stage() {
+    if (!on_) return;
+    synchronize_device();
+    StageClock::get().add(name_, std::chrono::duration<double>(StageClock::Clock::now() - t0_).count());
+  }
+
+ private:
+  bool on_;
+  std::string name_;
+  StageClock::Clock::time_point t0_;
+
+ public:
+  static inline thread_local const char* stack_name = "";
+};
+
+// Names the stages within the scope "<name>.".
+class StackName {
+ public:
+  explicit StackName(const char* name) : before_(Stage::stack_name) { Stage::stack_name = name; }
+  ~StackName() { Stage::stack_name = before_; }
+
+ private:
+  const char* before_;
+};
 
 // floor(a / 2^bits) of int64 a: an arithmetic right shift, the same integer as the floor
 // division and many times faster on a GPU (integer division is emulated there).
@@ -120,6 +198,7 @@ Tensor relu2(const Tensor& x, const ExactLinear& up) {
 Tensor attend(Tensor scores, const Tensor& mask, const Tensor& v, const ExactBlock& block,
               const Tensor& table) {
   constexpr int64_t kFar = int64_t(1) << 40;
+  Stage stage("attend");
   if (mask.defined()) scores = scores.masked_fill(mask, -kFar);
   const Tensor delta = (scores.amax(-1, true) - scores).clamp_max(int64_t(1) << 31);
   Tensor index = floor_shift(delta * block.score_mult, kMultBits).clamp_max(kAttnLength - 1);
@@ -130,6 +209,7 @@ Tensor attend(Tensor scores, const Tensor& mask, const Tensor& v, const ExactBlo
   // the weights go in as two 7-bit digits, stacked as twice the queries: one product
   // reads the values once.
   const int64_t queries = e.size(-2);
+  Stage values("attend.values");
   const Tensor digits = torch::cat({floor_shift(e, 7), torch::bitwise_and(e, 127)}, -2);
   const Tensor both = exact_matmul(digits.to(torch::kFloat), v);
   const Tensor num = both.narrow(-2, 0, queries) * 128 + both.narrow(-2, queries, queries);
@@ -158,8 +238,11 @@ Tensor attention(const Tensor& x, const ExactBlock& block, int64_t heads, const 
   std::vector<Tensor> out;
   for (int64_t q0 = 0; q0 < t; q0 += kQueryBlock) {
     const int64_t n = std::min(kQueryBlock, t - q0), keys = q0 + n;
-    const Tensor scores =
-        exact_matmul(q.narrow(2, q0, n), k.narrow(2, 0, keys).transpose(-2, -1));
+    Tensor scores;
+    {
+      Stage stage("scores");
+      scores = exact_matmul(q.narrow(2, q0, n), k.narrow(2, 0, keys).transpose(-2, -1));
+    }
     const Tensor mask =
         torch::ones({n, keys}, torch::dtype(torch::kBool).device(x.device())).triu(q0 + 1);
     out.push_back(attend(scores, mask, v.narrow(2, 0, keys), block, table));
@@ -174,8 +257,11 @@ Tensor block_rest(Tensor r, const Tensor& attended, const ExactBlock& block) {
 
 // The stack over r [B, T, D] (int64 residual) -> int8 [B, T, D] after the final norm.
 Tensor stack_forward(const ExactStack& s, Tensor r, const Tensor& table) {
-  for (const ExactBlock& block : s.blocks)
-    r = block_rest(r, attention(rms_norm(r, block.norm1), block, s.heads, table), block);
+  for (const ExactBlock& block : s.blocks) {
+    const Tensor attended = attention(rms_norm(r, block.norm1), block, s.heads, table);
+    Stage stage("rest");
+    r = block_rest(r, attended, block);
+  }
   return rms_norm(r, s.norm);
 }
 
@@ -193,11 +279,22 @@ Tensor stack_step(const ExactStack& s, Tensor r, std::vector<ExactCache>& caches
   for (size_t i = 0; i < s.blocks.size(); ++i) {
     const ExactBlock& block = s.blocks[i];
     ExactCache& c = caches[i];
-    const auto [q, k, v] = split_heads(linear(rms_norm(r, block.norm1), block.qkv), s.heads);
-    c.k.index_copy_(2, position, k);
-    c.v.index_copy_(2, position, v);
-    const Tensor scores = exact_matmul(q, c.k.narrow(2, 0, keys).transpose(-2, -1));  // [N, H, 1, keys]
-    r = block_rest(r, merge_heads(attend(scores, later, c.v.narrow(2, 0, keys), block, table)), block);
+    Tensor q;
+    {
+      Stage stage("qkv");
+      const auto [q1, k, v] = split_heads(linear(rms_norm(r, block.norm1), block.qkv), s.heads);
+      c.k.index_copy_(2, position, k);
+      c.v.index_copy_(2, position, v);
+      q = q1;
+    }
+    Tensor scores;  // [N, H, 1, keys]
+    {
+      Stage stage("scores");
+      scores = exact_matmul(q, c.k.narrow(2, 0, keys).transpose(-2, -1));
+    }
+    const Tensor attended = merge_heads(attend(scores, later, c.v.narrow(2, 0, keys), block, table));
+    Stage stage("rest");
+    r = block_rest(r, attended, block);
   }
   return rms_norm(r, s.norm);
 }
@@ -633,14 +730,24 @@ Tensor ExactModel::forward(const Tensor& bytes, const Tensor& modality) const {
   const Tensor embedded = gather_rows(global_bytes, patches.narrow(1, 0, k - 1)).view({b, k - 1, dg});
   const Tensor global_in =
       add_residual(torch::cat({start, embedded}, 1), global_position.narrow(0, 0, k));
-  const Tensor global_out = stack_forward(global, global_in, attn_table);            // [B, K, Dg]
+  Tensor global_out;  // [B, K, Dg]
+  {
+    const StackName name("forward.global.");
+    Stage stage("all");
+    global_out = stack_forward(global, global_in, attn_table);
+  }
   const Tensor condition = to_residual(global_out.view({b, k, p, dg / p}), global_to_local);
   const Tensor local_ids = torch::cat(
       {torch::full({b, k, 1}, kStartId, patches.options()), patches.narrow(2, 0, p - 1)}, 2);
   const Tensor local_in =
       add_residual(add_residual(condition, gather_rows(local_bytes, local_ids)), local_position);
-  const Tensor local_out =
-      stack_forward(local, local_in.view({b * k, p, config.local_width}), attn_table);
+  Tensor local_out;
+  {
+    const StackName name("forward.local.");
+    Stage stage("all");
+    local_out = stack_forward(local, local_in.view({b * k, p, config.local_width}), attn_table);
+  }
+  Stage stage("forward.head");
   return output_weights(*this, local_out).view({b, k * p, kByteValues}).narrow(1, 0, t);
 }
 
@@ -669,6 +776,7 @@ Checkpoint checkpoint_for_modality(const Checkpoint& file, size_t m, bool* has_o
 Tensor cdf_tables(const Tensor& weights) {
   // Step for step the procedure of codec/range_coder.cpp, on whole rows.
   constexpr int64_t kTotal = 1 << 16, kSpare = kTotal - 256;
+  Stage stage("cdf_tables");
   const Tensor sum = weights.sum(-1, /*keepdim=*/true);
   // The heaviest symbol, the lowest one on ties.
   const Tensor index = torch::arange(256, weights.options());
@@ -740,6 +848,7 @@ void ExactDecoder::global_step(int64_t keys) {
   const Tensor bytes = gather_rows(model_.global_bytes, patch_).view({n_, 1, c.global_width});
   Tensor in = torch::where(patch_index_.eq(0).view({1, 1, 1}), start, bytes);
   in = add_residual(in, model_.global_position.index_select(0, patch_index_));
+  const StackName name("decoder.global.");
   const Tensor g =
       stack_step(model_.global, in, global_caches_, model_.attn_table, patch_index_, keys);
   condition_.copy_(
@@ -752,6 +861,7 @@ Tensor ExactDecoder::local_step() {
       add_residual(condition_.index_select(1, byte_index_).squeeze(1),
                    gather_rows(model_.local_bytes, previous_)),
       model_.local_position.index_select(0, byte_index_));
+  const StackName name("decoder.local.");
   const Tensor h =
       stack_step(model_.local, in.unsqueeze(1), local_caches_, model_.attn_table, byte_index_,
                  model_.config.patch);
@@ -777,10 +887,18 @@ void ExactDecoder::step(bool tables) {
   // each key count are captured when first needed, then replayed.
   if (graphs_ && k >= 1 && j == 0 && !global_graphs_[b]) capture(b);
   if (local_graph_) {
-    if (j == 0) global_graphs_[b]->replay();
+    if (j == 0) {
+      Stage stage("decoder.global");
+      global_graphs_[b]->replay();
+    }
+    Stage stage("decoder.local");
     local_graph_->replay();
   } else {
-    if (j == 0) global_step(key_counts_[b]);
+    if (j == 0) {
+      Stage stage("decoder.global");
+      global_step(key_counts_[b]);
+    }
+    Stage stage("decoder.local");
     weights_ = local_step();
     if (tables) tables_ = cdf_tables(weights_);
   }
@@ -800,6 +918,7 @@ Tensor ExactDecoder::next_tables() {
 Tensor ExactDecoder::next_symbols(const Tensor& targets) {
   step(true);
   torch::NoGradGuard no_grad;
+  Stage stage("decoder.symbols");
   // c[s] <= target < c[s + 1]: s is the number of c[1..256] at or below the target.
   const Tensor t = targets.view({n_, 1});
   const Tensor symbol = tables_.narrow(1, 1, kByteValues).le(t).sum(1, true);  // int64
@@ -831,6 +950,7 @@ void ExactDecoder::push(const Tensor& bytes) {
 #if MBZ_EXACT_CUDA_GRAPHS
 void ExactDecoder::capture(size_t b) {
   torch::cuda::synchronize();
+  StageClock::capturing = true;
   {
     // Captures run on a side stream; the graphs then replay on the current one. One eager
     // step on that stream first lets the libraries set up their state for it (cuBLAS
@@ -854,6 +974,7 @@ void ExactDecoder::capture(size_t b) {
       local_graph_->capture_end();
     }
   }
+  StageClock::capturing = false;
 }
 #else
 void ExactDecoder::capture(size_t) { graphs_ = false; }

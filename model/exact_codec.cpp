@@ -56,7 +56,7 @@ class ExactByteModel : public BatchByteModel {
     window_tables_ = torch::Tensor();
     slice_ = torch::Tensor();
     window_intervals_ = torch::Tensor();
-    targets_host_ = found_host_ = found_ = torch::Tensor();
+    targets_host_ = found_host_ = found_ = tables_host_ = torch::Tensor();
     live_.assign(n, true);
     position_ = 0;
     cpu_decoder_.reset();  // decoder_ stays: start_window() restarts it if it fits
@@ -88,9 +88,13 @@ class ExactByteModel : public BatchByteModel {
     if (!ahead_.empty()) return predict_ahead(ids, tables);
     start_window();
     if (!cpu_) {
-      // On the device: the tables are built there, and only they come across.
-      const torch::Tensor t = decoder_->next_tables().cpu().contiguous();
-      const int32_t* c = t.data_ptr<int32_t>();
+      // On the device: the tables are built there, and only they come across, into a
+      // pinned buffer (a pageable copy is several times slower).
+      const torch::Tensor t = decoder_->next_tables();
+      if (!tables_host_.defined() || tables_host_.sizes() != t.sizes())
+        tables_host_ = torch::empty(t.sizes(), torch::dtype(torch::kInt).pinned_memory(true));
+      tables_host_.copy_(t);
+      const int32_t* c = tables_host_.data_ptr<int32_t>();
       for (size_t j = 0; j < ids.size(); ++j)
         std::copy_n(c + size_t(ids[j]) * 257, 257, tables[j].c.begin());
       return;
@@ -321,6 +325,7 @@ class ExactByteModel : public BatchByteModel {
   torch::Tensor window_tables_, slice_;
   torch::Tensor window_intervals_;            // intervals(): [N, width, 2] int32, on the host
   torch::Tensor targets_host_, found_host_;   // find(): pinned host buffers
+  torch::Tensor tables_host_;                 // predict() on the device: pinned [N, 257]
   torch::Tensor found_;                       // find()'s symbols on the device, for update()
 };
 

@@ -111,6 +111,74 @@ TEST(Segment, EveryMethodRoundTripsAtLaneBoundaries) {
   }
 }
 
+// order2-v1 with intervals() (BatchByteModel's encoder path for a model on a GPU): each
+// byte's interval from the table predict() gives, counted.
+class IntervalModel : public BatchByteModel {
+ public:
+  explicit IntervalModel(size_t n) : inner_(order2().create(n)) {}
+  void reset(size_t n) override {
+    inner_->reset(n);
+    ahead_.clear();
+    position_ = 0;
+  }
+  size_t max_streams() const override { return inner_->max_streams(); }
+  void predict(std::span<const uint32_t> ids, std::span<Cdf> tables) override {
+    inner_->predict(ids, tables);
+  }
+  void update(std::span<const uint32_t> ids, std::span<const uint8_t> bytes) override {
+    inner_->update(ids, bytes);
+    ++position_;
+  }
+  void lookahead(std::span<const std::span<const uint8_t>> streams) override {
+    ahead_.assign(streams.begin(), streams.end());
+  }
+  bool intervals(std::span<const uint32_t> ids, std::span<uint32_t> start,
+                 std::span<uint32_t> freq) override {
+    std::vector<Cdf> tables(ids.size());
+    inner_->predict(ids, tables);
+    for (size_t j = 0; j < ids.size(); ++j) {
+      const uint8_t byte = ahead_.at(ids[j])[position_];
+      start[j] = tables[j].start(byte);
+      freq[j] = tables[j].freq(byte);
+    }
+    ++calls;
+    return true;
+  }
+  size_t calls = 0;
+
+ private:
+  std::unique_ptr<BatchByteModel> inner_;
+  std::vector<std::span<const uint8_t>> ahead_;
+  size_t position_ = 0;
+};
+
+// The model alone codes from intervals() where the model has them (not with hybrid, which
+// needs the tables): the same payload as from the tables, every round.
+TEST(Segment, ModelAloneCodesFromIntervals) {
+  const auto plain = order2().create(8);
+  IntervalModel by_interval(8);
+  for (uint32_t lanes : {1u, 3u, 8u}) {
+    const SegmentSetup setup = small_setup(lanes);
+    for (size_t size : {size_t{1}, size_t{lanes + 1}, size_t{5000}}) {
+      const std::vector<uint8_t> data = text_bytes(size, 4);
+      for (bool hybrid : {false, true}) {
+        by_interval.calls = 0;
+        const SegmentMethods methods{true, false, hybrid};
+        const SegmentPayloads a = encode_segment(data, setup, plain.get(), methods, SIZE_MAX);
+        const SegmentPayloads b = encode_segment(data, setup, &by_interval, methods, SIZE_MAX);
+        ASSERT_TRUE(a.coded[kModel]);
+        EXPECT_EQ(a.payload[kModel], b.payload[kModel]) << lanes << " lanes, " << size;
+        EXPECT_EQ(a.payload[kHybrid], b.payload[kHybrid]) << lanes << " lanes, " << size;
+        EXPECT_EQ(by_interval.calls, hybrid ? 0 : (size + lanes - 1) / lanes)
+            << lanes << " lanes, " << size;
+        std::vector<uint8_t> back(size);
+        decode_segment(ChunkMethod::kModel, b.payload[kModel], back, setup, plain.get());
+        EXPECT_EQ(back, data);
+      }
+    }
+  }
+}
+
 TEST(Segment, ArchivesOfEachMethodAlone) {
   const auto text = text_bytes(9000, 3);  // three segments of 4 KiB, the last short
   for (int m : {kModel, kCm, kHybrid}) {
