@@ -14,7 +14,7 @@
 namespace mbz {
 
 inline constexpr std::array<uint8_t, 4> kMagic = {0x89, 'M', 'B', 'Z'};
-inline constexpr uint8_t kFormatVersion = 3;        // what the writer writes
+inline constexpr uint8_t kFormatVersion = 4;        // what the writer writes
 inline constexpr uint8_t kOldestFormatVersion = 1;  // the oldest a reader reads
 inline constexpr uint64_t kUnknownSize = ~uint64_t{0};
 inline constexpr int kMinChunkLog = 10, kMaxChunkLog = 26, kDefaultChunkLog = 20;
@@ -37,7 +37,8 @@ inline constexpr int kMinCmContextBits = 8, kMaxCmContextBits = 28;
 inline constexpr int kMinCmMatchBits = 4, kMaxCmMatchBits = 28;
 
 // Methods 3 and 4 exist from version 2 on. Version 3 codes method 3 (cm) in one lane
-// whatever the header's lanes (FORMAT.md "Lanes").
+// whatever the header's lanes; version 4 codes method 2 (model) with a range coder a lane
+// (FORMAT.md "Lanes").
 enum class ChunkMethod : uint8_t { kStored = 0, kZstd = 1, kModel = 2, kCm = 3, kHybrid = 4 };
 inline constexpr int kMethodCount = 5;
 const char* method_name(ChunkMethod method);

@@ -50,6 +50,16 @@ class LaneTables {
                by_interval_ && model_.intervals({ids_.data(), live}, {start_.data(), live},
                                                 {freq_.data(), live});
   }
+  // Decoding with the model alone, a range decoder a lane: each live lane's byte found from
+  // its decoder's target (BatchByteModel::find), kept for update() and byte(); its interval
+  // in start() and freq(). False: the model has no such path, and predict() must be called.
+  bool find(uint32_t live, std::span<const uint32_t> targets) {
+    live_ = live;
+    return by_find_ = by_find_ && model_.find({ids_.data(), live}, targets.first(live),
+                                              {bytes_.data(), live}, {start_.data(), live},
+                                              {freq_.data(), live});
+  }
+  uint8_t byte(uint32_t lane) const { return bytes_[lane]; }
   uint32_t start(uint32_t lane) const { return start_[lane]; }
   uint32_t freq(uint32_t lane) const { return freq_[lane]; }
   const Cdf& table(uint32_t lane) const { return tables_[lane]; }
@@ -63,7 +73,7 @@ class LaneTables {
   std::vector<uint8_t> bytes_;
   std::vector<uint32_t> start_, freq_;
   uint32_t live_ = 0;
-  bool by_interval_ = true;  // until the model says it has no intervals()
+  bool by_interval_ = true, by_find_ = true;  // until the model says it has no such path
 };
 
 // The writer's rule for giving a method up (see encode_segment): the first coded byte
@@ -94,6 +104,78 @@ class Pace {
  private:
   size_t size_, give_up_, step_, next_;
 };
+
+// The model method's range coding: one coder for all lanes, round by round (before version
+// 4), or a coder a lane, whose payload is the sizes of all lane streams but the last (LEB128)
+// and then the streams in lane order (FORMAT.md, "Lanes").
+class ModelEncoder {
+ public:
+  ModelEncoder(uint32_t live, bool lane_streams) : streams_(lane_streams ? live : 1) {
+    coders_.reserve(streams_.size());
+    for (std::vector<uint8_t>& s : streams_) coders_.emplace_back(s);
+  }
+  void encode(uint32_t lane, uint32_t start, uint32_t freq) {
+    coders_[coders_.size() == 1 ? 0 : lane].encode(start, freq);
+  }
+  // The payload's size so far, less the sizes' own bytes.
+  size_t size() const {
+    size_t n = 0;
+    for (const std::vector<uint8_t>& s : streams_) n += s.size();
+    return n;
+  }
+  std::vector<uint8_t> finish() {
+    for (RangeEncoder& c : coders_) c.finish();
+    std::vector<uint8_t> out;
+    for (size_t j = 0; j + 1 < streams_.size(); ++j)
+      for (uint64_t v = streams_[j].size();; v >>= 7) {
+        out.push_back(static_cast<uint8_t>((v & 0x7F) | (v >= 0x80 ? 0x80 : 0)));
+        if (v < 0x80) break;
+      }
+    for (const std::vector<uint8_t>& s : streams_) out.insert(out.end(), s.begin(), s.end());
+    return out;
+  }
+
+ private:
+  std::vector<std::vector<uint8_t>> streams_;
+  std::vector<RangeEncoder> coders_;
+};
+
+// The decoders of a model payload: one, or one a lane (the `live` lanes of round 0).
+std::vector<RangeDecoder> model_decoders(std::span<const uint8_t> payload, uint32_t live,
+                                         bool lane_streams) {
+  std::vector<RangeDecoder> decoders;
+  if (!lane_streams || live <= 1) {
+    decoders.emplace_back(payload);
+    return decoders;
+  }
+  std::vector<uint64_t> sizes(live);
+  size_t pos = 0;
+  uint64_t total = 0;
+  for (uint32_t j = 0; j + 1 < live; ++j) {
+    uint64_t v = 0;
+    for (int shift = 0;; shift += 7) {
+      if (pos == payload.size())
+        throw Error(ErrorCode::kCorruptTruncated, "model payload ends in its lane sizes");
+      const uint8_t b = payload[pos++];
+      if (shift > 28) throw Error(ErrorCode::kCorruptChunk, "model payload: a lane size is too long");
+      v |= uint64_t{b & 0x7Fu} << shift;
+      if (!(b & 0x80)) break;
+    }
+    sizes[j] = v;
+    total += v;
+    if (total > payload.size())
+      throw Error(ErrorCode::kCorruptChunk, "model payload: the lane sizes exceed the payload");
+  }
+  if (pos + total > payload.size())
+    throw Error(ErrorCode::kCorruptChunk, "model payload: the lane sizes exceed the payload");
+  sizes[live - 1] = payload.size() - pos - total;
+  decoders.reserve(live);
+  for (uint32_t j = 0; j < live; ++j) {
+    decoders.emplace_back(payload.subspan(pos, sizes[j]));
+    pos += sizes[j];
+  }
+  return decoders;
+}
 
 // The layout whatever the revision: what revision 2 codes with.
 cm::Layout layout_of(const Header& header) {
@@ -129,7 +211,7 @@ uint8_t cm_revision_needed(const Header& header) {
 
 SegmentSetup segment_setup(const Header& header, uint64_t index) {
   SegmentSetup setup{header.lanes, cm::Config{header.cm_context_bits, header.cm_match_bits, {}},
-                     header.version >= 3 ? 1 : header.lanes};
+                     header.version >= 3 ? 1 : header.lanes, header.version >= 4};
   setup.cm.layout = stream_layout(header);
   setup.cm.layout.offset = index * header.chunk_size();
   return setup;
@@ -159,20 +241,20 @@ SegmentPayloads encode_segment(std::span<const uint8_t> raw, const SegmentSetup&
   auto& hybrid_out = out.payload[static_cast<int>(ChunkMethod::kHybrid)];
 
   std::optional<LaneTables> tables;
-  std::optional<RangeEncoder> range;
+  std::optional<ModelEncoder> range;
   std::optional<cm::Encoder> mixer, hybrid;
   if (model && (methods.model || methods.hybrid)) {
     tables.emplace(*model, lanes);
     tables->lookahead(raw, lanes);
-    if (methods.model) range.emplace(model_out);
+    if (methods.model) range.emplace(lanes.live(0), setup.lane_streams);
     if (methods.hybrid) hybrid.emplace(lanes, setup.cm, hybrid_out);
   }
   if (methods.cm) mixer.emplace(lanes, setup.cm, cm_out);
 
   Pace pace(raw.size(), give_up);
-  auto check = [&](auto& coder, std::vector<uint8_t>& payload, bool checkpoint, size_t coded) {
-    if (coder &&
-        (pace.too_big(payload.size()) || (checkpoint && Pace::off_pace(payload.size(), coded)))) {
+  auto check = [&](auto& coder, size_t size, std::vector<uint8_t>& payload, bool checkpoint,
+                   size_t coded) {
+    if (coder && (pace.too_big(size) || (checkpoint && Pace::off_pace(size, coded)))) {
       coder.reset();
       payload = {};
     }
@@ -188,9 +270,9 @@ SegmentPayloads encode_segment(std::span<const uint8_t> raw, const SegmentSetup&
       const uint8_t byte = raw[lanes.begin(j) + t];
       if (range) {
         if (by_interval)
-          range->encode(tables->start(j), tables->freq(j));
+          range->encode(j, tables->start(j), tables->freq(j));
         else
-          range->encode(tables->table(j), byte);
+          range->encode(j, tables->table(j).start(byte), tables->table(j).freq(byte));
       }
       if (hybrid) hybrid->code(j, byte, &tables->table(j));
       if (mixer) mixer->code(j, byte, nullptr);
@@ -199,11 +281,11 @@ SegmentPayloads encode_segment(std::span<const uint8_t> raw, const SegmentSetup&
     if (tabled) tables->update();
     coded += live;
     const bool checkpoint = pace.checkpoint(coded);
-    check(range, model_out, checkpoint, coded);
-    check(hybrid, hybrid_out, checkpoint, coded);
-    check(mixer, cm_out, checkpoint, coded);
+    if (range) check(range, range->size(), model_out, checkpoint, coded);
+    if (hybrid) check(hybrid, hybrid_out.size(), hybrid_out, checkpoint, coded);
+    if (mixer) check(mixer, cm_out.size(), cm_out, checkpoint, coded);
   }
-  if (range) range->finish();
+  if (range) model_out = range->finish();
   if (hybrid) hybrid->finish();
   if (mixer) mixer->finish();
   out.coded[static_cast<int>(ChunkMethod::kModel)] = range.has_value();
@@ -228,20 +310,34 @@ void decode_segment(ChunkMethod method, std::span<const uint8_t> payload, std::s
     throw Error(ErrorCode::kUsageBadArgument,
                 std::string("decode_segment: method ") + method_name(method));
   std::optional<LaneTables> tables;
-  std::optional<RangeDecoder> range;
+  std::vector<RangeDecoder> range;
   std::optional<cm::Decoder> mixer;
   if (tabled) tables.emplace(*model, lanes);
   if (method == ChunkMethod::kModel)
-    range.emplace(payload);
+    range = model_decoders(payload, lanes.live(0), setup.lane_streams);
   else
     mixer.emplace(payload, lanes, setup.cm);
+  const bool by_lane = range.size() > 1;
+  std::vector<uint32_t> targets(by_lane ? range.size() : 0);
   for (uint64_t t = 0; t < lanes.rounds(); ++t) {
     const uint32_t live = lanes.live(t);
+    if (by_lane) {
+      // A decoder a lane: the model may find every lane's byte of the round at once.
+      for (uint32_t j = 0; j < live; ++j) targets[j] = range[j].target();
+      if (tables->find(live, targets)) {
+        for (uint32_t j = 0; j < live; ++j) {
+          range[j].consume(tables->start(j), tables->freq(j));
+          out[lanes.begin(j) + t] = tables->byte(j);
+        }
+        tables->update();
+        continue;
+      }
+    }
     if (tabled) tables->predict(live);
     for (uint32_t j = 0; j < live; ++j) {
-      const uint8_t byte = range    ? range->decode(tables->table(j))
-                           : tabled ? mixer->decode(j, &tables->table(j))
-                                    : mixer->decode(j, nullptr);
+      const uint8_t byte = !range.empty() ? range[by_lane ? j : 0].decode(tables->table(j))
+                           : tabled       ? mixer->decode(j, &tables->table(j))
+                                          : mixer->decode(j, nullptr);
       out[lanes.begin(j) + t] = byte;
       if (tabled) tables->set_byte(j, byte);
     }

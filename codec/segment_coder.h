@@ -31,6 +31,10 @@ struct SegmentSetup {
   uint32_t lanes = 1;  // of the methods with the byte model (model, hybrid)
   cm::Config cm;       // the largest tables; a segment gets cm::config_for(its size, cm)
   uint32_t cm_lanes = 1;  // of cm: 1 from version 3 on, the header's lanes in version 2
+  // The model method codes each lane with a range coder of its own (version 4 on), so
+  // that a decoder may find every lane's byte of a round at once; before version 4, one
+  // range coder codes all lanes round by round.
+  bool lane_streams = true;
 };
 // The setup of segment `index` (its layout's offset is the segment's in the stream).
 SegmentSetup segment_setup(const Header& header, uint64_t index = 0);

@@ -56,6 +56,7 @@ class ExactByteModel : public BatchByteModel {
     window_tables_ = torch::Tensor();
     slice_ = torch::Tensor();
     window_intervals_ = torch::Tensor();
+    tables_window_ = intervals_window_ = -1;
     targets_host_ = found_host_ = found_ = tables_host_ = torch::Tensor();
     live_.assign(n, true);
     position_ = 0;
@@ -117,7 +118,11 @@ class ExactByteModel : public BatchByteModel {
     in_step(ids);
     const int64_t context = model_->config.context_bytes();
     const int64_t offset = int64_t(position_ % uint64_t(context));
-    if (offset == 0) {
+    // Computed at the window's start, or at the first call within it (a coder may switch
+    // from predict() to intervals() midway, when it gives the hybrid method up).
+    const int64_t window = int64_t(position_ / uint64_t(context));
+    if (intervals_window_ != window) {
+      intervals_window_ = window;
       window_intervals_ = window_pass([](const torch::Tensor& t, const torch::Tensor& b) {
                             const torch::Tensor at = b.unsqueeze(-1);
                             const torch::Tensor lo = t.gather(2, at), hi = t.gather(2, at + 1);
@@ -234,17 +239,21 @@ class ExactByteModel : public BatchByteModel {
   void predict_ahead(std::span<const uint32_t> ids, std::span<Cdf> tables) {
     const int64_t context = model_->config.context_bytes();
     const int64_t offset = int64_t(position_ % uint64_t(context));
-    if (offset == 0) {
+    const int64_t window = int64_t(position_ / uint64_t(context));
+    if (tables_window_ != window) {
+      tables_window_ = window;
       // [N, width, 257] int32 on the device
       window_tables_ = window_pass([](const torch::Tensor& t, const torch::Tensor&) { return t; });
       slice_ = torch::Tensor();
     }
     constexpr int64_t kSlice = 512;  // positions brought to the host at once
-    if (offset % kSlice == 0) {
-      const int64_t m = std::min<int64_t>(kSlice, window_tables_.size(1) - offset);
-      slice_ = window_tables_.narrow(1, offset, m).to(torch::kCPU).contiguous();
+    const int64_t first = offset - offset % kSlice;
+    if (!slice_.defined() || slice_first_ != first) {
+      slice_first_ = first;
+      const int64_t m = std::min<int64_t>(kSlice, window_tables_.size(1) - first);
+      slice_ = window_tables_.narrow(1, first, m).to(torch::kCPU).contiguous();
     }
-    const int64_t row = offset % kSlice, m = slice_.size(1);
+    const int64_t row = offset - first, m = slice_.size(1);
     const int32_t* t = slice_.data_ptr<int32_t>();
     for (size_t j = 0; j < ids.size(); ++j) {
       const int32_t* c = t + (int64_t(ids[j]) * m + row) * 257;
@@ -272,18 +281,18 @@ class ExactByteModel : public BatchByteModel {
     return torch::cat(parts, 0);
   }
 
-  // The window of every stream that starts at position_ (bytes past a stream's end are 0:
-  // no earlier position sees them): [N, width] int64 on the model's device.
+  // The window of every stream that holds position_ (bytes past a stream's end are 0: no
+  // earlier position sees them): [N, width] int64 on the model's device.
   torch::Tensor window_bytes(int64_t& width) const {
     const int64_t context = model_->config.context_bytes();
+    const uint64_t start = position_ - position_ % uint64_t(context);
     width = 0;
     for (const auto& s : ahead_)
-      width = std::max<int64_t>(width, std::min<int64_t>(context, int64_t(s.size()) - int64_t(position_)));
+      width = std::max<int64_t>(width, std::min<int64_t>(context, int64_t(s.size()) - int64_t(start)));
     std::vector<uint8_t> window(n_ * size_t(width), 0);
     for (size_t k = 0; k < n_; ++k)
-      if (ahead_[k].size() > position_)
-        std::copy_n(ahead_[k].begin() + position_,
-                    std::min<uint64_t>(width, ahead_[k].size() - position_),
+      if (ahead_[k].size() > start)
+        std::copy_n(ahead_[k].begin() + start, std::min<uint64_t>(width, ahead_[k].size() - start),
                     window.begin() + k * width);
     return torch::from_blob(window.data(), {int64_t(n_), width}, torch::kUInt8)
         .to(model_->device(), torch::kLong);
@@ -322,8 +331,10 @@ class ExactByteModel : public BatchByteModel {
   std::vector<bool> live_;  // streams still in step
   std::unique_ptr<ExactDecoder> decoder_;
   std::vector<std::span<const uint8_t>> ahead_;  // lookahead's streams
-  torch::Tensor window_tables_, slice_;
+  torch::Tensor window_tables_, slice_;       // predict() after lookahead
+  int64_t tables_window_ = -1, slice_first_ = 0;  // the window and first position they hold
   torch::Tensor window_intervals_;            // intervals(): [N, width, 2] int32, on the host
+  int64_t intervals_window_ = -1;             // the window it holds
   torch::Tensor targets_host_, found_host_;   // find(): pinned host buffers
   torch::Tensor tables_host_;                 // predict() on the device: pinned [N, 257]
   torch::Tensor found_;                       // find()'s symbols on the device, for update()

@@ -405,7 +405,7 @@ TEST_F(CliTest, InfoDescribesArchives) {
   EXPECT_EQ(text.err, "");
   const std::string& t = text.out;
   EXPECT_EQ(t.rfind("f.mbz\n", 0), 0u) << t;
-  EXPECT_NE(t.find("  format version  3\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("  format version  4\n"), std::string::npos) << t;
   EXPECT_NE(t.find("  lanes           1 (context mixer revision 1, tables 2^24 and 2^22)\n"),
             std::string::npos)
       << t;
@@ -424,10 +424,10 @@ TEST_F(CliTest, InfoDescribesArchives) {
   EXPECT_EQ(j.front(), '[');
   EXPECT_EQ(j.substr(j.size() - 2), "]\n");
   EXPECT_EQ(std::count(j.begin(), j.end(), '{'), std::count(j.begin(), j.end(), '}'));
-  EXPECT_NE(j.find(R"({"file":"f.mbz","format_version":3,"original_size":2500,)"),
+  EXPECT_NE(j.find(R"({"file":"f.mbz","format_version":4,"original_size":2500,)"),
             std::string::npos)
       << j;
-  EXPECT_NE(j.find(R"({"file":"p.mbz","format_version":3,"original_size":null,)"),
+  EXPECT_NE(j.find(R"({"file":"p.mbz","format_version":4,"original_size":null,)"),
             std::string::npos)
       << j;
   EXPECT_NE(j.find(std::string(R"("model":{"name":")") + kModelName + "\""), std::string::npos);

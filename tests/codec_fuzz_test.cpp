@@ -153,7 +153,8 @@ TEST(FuzzHybrid, EveryTruncationAndByteFlipsAreErrors) {
 INSTANTIATE_TEST_SUITE_P(Golden, Fuzz,
                          ::testing::Values(FuzzTarget{"mixed.bin", 1}, FuzzTarget{"words.txt", 1},
                                            FuzzTarget{"pipe.txt", 1}, FuzzTarget{"hybrid.txt", 4},
-                                           FuzzTarget{"cm.bin", 5}, FuzzTarget{"model.txt", 2}),
+                                           FuzzTarget{"cm.bin", 5}, FuzzTarget{"model.txt", 2},
+                                           FuzzTarget{"model-lanes.txt", 6}),
                          [](const auto& info) {
                            std::string name = info.param.name;
                            for (char& c : name)

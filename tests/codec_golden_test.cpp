@@ -66,8 +66,8 @@ TEST(Golden, ArchivesDecodeToTheirOriginals) {
   }
 }
 
-// The archives of versions 2 and 3: every method that predicts, with lanes (version 3 codes
-// cm in one lane). MBZ_UPDATE_GOLDEN=1 writes those that do not exist yet (and their
+// The archives of versions 2 to 4: every method that predicts, with lanes (version 3 codes
+// cm in one lane, version 4 the model with a range coder a lane). MBZ_UPDATE_GOLDEN=1 writes those that do not exist yet (and their
 // originals) from the inputs below, at the writer's version; once committed they are never
 // rewritten, and must keep decoding whatever the writer does later.
 struct LaneGolden {
@@ -107,6 +107,7 @@ const std::vector<LaneGolden>& lane_goldens() {
       {"cm.bin", 2, text_with_noise, 11, 3, false, true, false, {M::kCm, M::kStored, M::kCm, M::kCm}},
       {"model.txt", 2, model_text, 12, 3, true, false, false, {M::kModel, M::kModel}},
       {"lanes.txt", 3, lanes_text, 11, 5, true, true, true, {M::kCm, M::kCm, M::kCm}},
+      {"model-lanes.txt", 4, model_text, 12, 5, true, false, false, {M::kModel, M::kModel}},
   };
   return goldens;
 }

@@ -1,7 +1,8 @@
 // Format 2 segments (codec/segment_coder.h, FORMAT.md "Lanes"): the model, cm and hybrid
 // methods round trip on text, binary and edge sizes at and around lane counts, alone and
 // through the archive; archives do not depend on the thread count, decode whatever their
-// lane count, and check the new header fields; a one-lane model payload is version 1's.
+// lane count, and check the new header fields; a one-lane model payload is version 1's,
+// and version 4's model payload (a range coder a lane) checks its lane sizes.
 // The byte model is order2-v1 (fast); the bundled network is measured in bench/.
 #include <gtest/gtest.h>
 
@@ -259,7 +260,7 @@ TEST(Segment, CmCodesOneLaneWhateverTheLanes) {
     EXPECT_EQ(methods_of(archive), std::vector<ChunkMethod>(3, ChunkMethod::kCm));
     MemoryReader in(archive);
     const Header header = ArchiveReader(in).header();
-    EXPECT_EQ(header.version, 3);
+    EXPECT_EQ(header.version, kFormatVersion);
     EXPECT_EQ(header.lanes, lanes);
     bodies.emplace_back(archive.begin() + header.size(), archive.end());
   }
@@ -334,6 +335,42 @@ TEST(Segment, ShortenedCmPayloadNamesTheChunk) {
     EXPECT_EQ(std::string(e.what()).rfind("chunk 0 (offset 55): cm payload is damaged (", 0), 0u)
         << e.what();
   }
+}
+
+// A model payload of version 4 starts with its lane streams' sizes: sizes that run past
+// the payload, or a payload that ends inside them, are refused by name.
+TEST(Segment, ModelLaneSizesAreChecked) {
+  const auto data = text_bytes(4000, 12);
+  const SegmentSetup setup = small_setup(4);
+  const auto model = order2().create(4);
+  const SegmentPayloads out = encode_segment(data, setup, model.get(), {true, false, false}, SIZE_MAX);
+  ASSERT_TRUE(out.coded[kModel]);
+  const std::vector<uint8_t>& payload = out.payload[kModel];
+  std::vector<uint8_t> back(data.size());
+  decode_segment(ChunkMethod::kModel, payload, back, setup, model.get());
+  EXPECT_EQ(back, data);
+  auto code_of = [&](const std::vector<uint8_t>& p) {
+    try {
+      decode_segment(ChunkMethod::kModel, p, back, setup, model.get());
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("model payload"), std::string::npos) << e.what();
+      return static_cast<int>(e.code());
+    }
+    return 0;  // decoded
+  };
+  std::vector<uint8_t> too_big = payload;
+  too_big[0] = too_big[1] = 0xFF, too_big[2] = 0x7F;  // a first size of about 2^21
+  constexpr int kChunk = static_cast<int>(ErrorCode::kCorruptChunk);
+  EXPECT_EQ(code_of(too_big), kChunk);
+  EXPECT_EQ(code_of({0x85, 0x83}), static_cast<int>(ErrorCode::kCorruptTruncated));  // ends in a size
+  EXPECT_EQ(code_of({0x80, 0x80, 0x80, 0x80, 0x80, 0x80}), kChunk);  // a size too long
+  // Version 3's payload (one range coder for all lanes) is another coding of the same bytes.
+  SegmentSetup v3 = setup;
+  v3.lane_streams = false;
+  const SegmentPayloads old = encode_segment(data, v3, model.get(), {true, false, false}, SIZE_MAX);
+  EXPECT_NE(old.payload[kModel], payload);
+  decode_segment(ChunkMethod::kModel, old.payload[kModel], back, v3, model.get());
+  EXPECT_EQ(back, data);
 }
 
 // Rewrites the header checksum after an edit, so that the edit reaches the field checks.

@@ -160,7 +160,8 @@ void expect_cpu_decoder_matches(const ExactModel& exact, const torch::Tensor& by
 
 // The encoder's way (lookahead: one forward pass per window, tables built by cdf_tables)
 // gives the coder exactly the decoder's tables (byte by byte), and intervals() exactly their
-// intervals, streams of any length ending at any round, across window restarts.
+// intervals, streams of any length ending at any round, across window restarts, also when
+// a coder turns from tables to intervals in the middle of a window.
 TEST(Exact, LookaheadGivesTheDecodersTables) {
   const Models m = tiny_models(8);
   const std::filesystem::path dir =
@@ -176,14 +177,17 @@ TEST(Exact, LookaheadGivesTheDecodersTables) {
   std::vector<std::span<const uint8_t>> streams(data.begin(), data.end());
   for (uint8_t modality : {1, 3}) {
     const auto ahead = factory->create(streams.size()), plain = factory->create(streams.size());
-    const auto by_interval = factory->create(streams.size());
-    for (auto* model : {ahead.get(), plain.get(), by_interval.get()}) {
+    const auto by_interval = factory->create(streams.size()), turning = factory->create(streams.size());
+    for (auto* model : {ahead.get(), plain.get(), by_interval.get(), turning.get()}) {
       model->set_modality(modality);
       model->reset(streams.size());
     }
     ahead->lookahead(streams);
     by_interval->lookahead(streams);
-    std::vector<Cdf> a(streams.size()), b(streams.size());
+    turning->lookahead(streams);
+    const size_t turn = context / 2 + 3;  // tables before this position, intervals after
+    std::vector<Cdf> a(streams.size()), b(streams.size()), c(streams.size());
+    std::vector<uint32_t> start2(streams.size()), freq2(streams.size());
     std::vector<uint32_t> start(streams.size()), freq(streams.size());
     for (size_t pos = 0;; ++pos) {
       std::vector<uint32_t> ids;
@@ -194,14 +198,25 @@ TEST(Exact, LookaheadGivesTheDecodersTables) {
       ahead->predict(ids, {a.data(), ids.size()});
       plain->predict(ids, {b.data(), ids.size()});
       ASSERT_TRUE(by_interval->intervals(ids, start, freq));
+      if (pos < turn)
+        turning->predict(ids, {c.data(), ids.size()});
+      else
+        ASSERT_TRUE(turning->intervals(ids, start2, freq2));
       for (size_t j = 0; j < ids.size(); ++j) {
         ASSERT_EQ(a[j].c, b[j].c) << "stream " << ids[j] << " position " << pos;
         ASSERT_EQ(start[j], b[j].start(bytes[j])) << "stream " << ids[j] << " position " << pos;
         ASSERT_EQ(freq[j], b[j].freq(bytes[j])) << "stream " << ids[j] << " position " << pos;
+        if (pos < turn) {
+          ASSERT_EQ(c[j].c, b[j].c) << "stream " << ids[j] << " position " << pos;
+        } else {
+          ASSERT_EQ(start2[j], start[j]) << "stream " << ids[j] << " position " << pos;
+          ASSERT_EQ(freq2[j], freq[j]) << "stream " << ids[j] << " position " << pos;
+        }
       }
       ahead->update(ids, bytes);
       plain->update(ids, bytes);
       by_interval->update(ids, bytes);
+      turning->update(ids, bytes);
     }
   }
 }
