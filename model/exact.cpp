@@ -154,6 +154,13 @@ Tensor exact_matmul(const Tensor& a, const Tensor& b) {
   return sum;
 }
 
+// exact_matmul's product as int32, for products known to stay below 2^31 in magnitude
+// (attention scores: |q . k| <= d 127^2 < 2^26 for heads up to 4096 wide).
+Tensor exact_matmul_int(const Tensor& a, const Tensor& b) {
+  if (a.size(-1) <= kExactChunk) return torch::matmul(a, b).to(torch::kInt);
+  return exact_matmul(a, b).to(torch::kInt);
+}
+
 // x [..., I] int8 through an ExactLinear: the int64 product times the multiplier, before
 // the shift (callers shift for their destination).
 Tensor linear(const Tensor& x, const ExactLinear& l) {
@@ -168,15 +175,14 @@ Tensor add_residual(const Tensor& r, const Tensor& delta) {
   return (r + delta).clamp(-kResidualMax, kResidualMax);
 }
 
-// floor(sqrt(n)) of int64 n >= 0, exactly: a double estimate within one of the answer,
-// then integer corrections (so the float sqrt's last bit does not matter).
+// floor(sqrt(n)) of int64 1 <= n <= 2^50 + 1, exactly, as floor of the double square root
+// (IEEE's is correctly rounded): n is exact in a double, and for k^2 <= n < (k+1)^2 with
+// k <= 2^25, sqrt(n) lies in [k, k + 1 - 2^-26), where a double's half unit in the last
+// place (at most 2^-28) cannot round it up to k + 1. The residual's bound |r| <= 2^25 keeps
+// RMSNorm's n = mean(r^2) + 1 in that range.
+static_assert(kResidualMax <= int64_t(1) << 25, "isqrt: mean(r^2) + 1 must stay within 2^50 + 1");
 Tensor isqrt(const Tensor& n) {
-  Tensor q = torch::sqrt(n.to(torch::kDouble)).floor().to(torch::kLong);
-  for (int i = 0; i < 2; ++i) {
-    q = q - (q * q > n).to(torch::kLong);
-    q = q + ((q + 1) * (q + 1) <= n).to(torch::kLong);
-  }
-  return q;
+  return torch::sqrt(n.to(torch::kDouble)).floor().to(torch::kLong);
 }
 
 // RMSNorm of the residual r [..., D] to int8: r * gain / (isqrt(mean(r^2) + 1) * 2^kNormBits).
@@ -193,24 +199,30 @@ Tensor relu2(const Tensor& x, const ExactLinear& up) {
   return round_shift(t * t, 2 * kReluBits).clamp_max(127).to(torch::kFloat);
 }
 
-// Softmax-weighted values from integer scores [..., Q, Tk] (int64; keys where `mask` is true
-// are left out) and values v [..., Tk, d] (int8): the int8 attention output [..., Q, d].
+// Softmax-weighted values from integer scores [..., Q, Tk] (int32; keys where `mask` is
+// true are left out) and values v [..., Tk, d] (int8): the int8 attention output [..., Q, d].
+// `table` is the attention table as int32.
+//
+// A key's table index is floor(delta * score_mult / 2^kMultBits), at most kAttnLength - 1,
+// with delta = max score - score: the number of block.score_steps at or below delta, which
+// one search finds in int32. Scores are below 2^26 in magnitude, so deltas of keys that
+// count are below 2^27, and left-out keys (set to -2^30) get deltas of at least 2^30 - 2^26,
+// above every step (score_steps caps them at 2^29): index kAttnLength - 1, weight 0.
 Tensor attend(Tensor scores, const Tensor& mask, const Tensor& v, const ExactBlock& block,
               const Tensor& table) {
-  constexpr int64_t kFar = int64_t(1) << 40;
+  constexpr int32_t kFar = int32_t(1) << 30;
   Stage stage("attend");
   if (mask.defined()) scores = scores.masked_fill(mask, -kFar);
-  const Tensor delta = (scores.amax(-1, true) - scores).clamp_max(int64_t(1) << 31);
-  Tensor index = floor_shift(delta * block.score_mult, kMultBits).clamp_max(kAttnLength - 1);
-  if (mask.defined()) index = index.masked_fill(mask, kAttnLength - 1);  // weight 0
+  const Tensor delta = scores.amax(-1, true) - scores;
+  const Tensor index = torch::searchsorted(block.score_steps, delta, /*out_int32=*/false, /*right=*/true);
   const Tensor e = table.index_select(0, index.flatten()).view(index.sizes());  // <= 2^12
-  const Tensor total = e.sum(-1, true);  // >= 2^12: the largest score has weight 2^12
+  const Tensor total = e.sum(-1, true, torch::kLong);  // >= 2^12: the largest score weighs 2^12
   // Weights of 13 bits times int8 values would overflow float32's exact range in a sum, so
   // the weights go in as two 7-bit digits, stacked as twice the queries: one product
   // reads the values once.
   const int64_t queries = e.size(-2);
   Stage values("attend.values");
-  const Tensor digits = torch::cat({floor_shift(e, 7), torch::bitwise_and(e, 127)}, -2);
+  const Tensor digits = torch::cat({torch::bitwise_right_shift(e, 7), torch::bitwise_and(e, 127)}, -2);
   const Tensor both = exact_matmul(digits.to(torch::kFloat), v);
   const Tensor num = both.narrow(-2, 0, queries) * 128 + both.narrow(-2, queries, queries);
   return to_int8(div_round(num * block.value_mult, total * (int64_t(1) << kMultBits)));
@@ -233,6 +245,7 @@ Tensor merge_heads(const Tensor& y) {  // [B, H, T, d] -> [B, T, H*d]
 // blocks so that the score matrix stays small for long contexts.
 Tensor attention(const Tensor& x, const ExactBlock& block, int64_t heads, const Tensor& table) {
   constexpr int64_t kQueryBlock = 256;
+  const Tensor table32 = table.to(torch::kInt);
   const auto [q, k, v] = split_heads(linear(x, block.qkv), heads);
   const int64_t t = x.size(1);
   std::vector<Tensor> out;
@@ -241,11 +254,11 @@ Tensor attention(const Tensor& x, const ExactBlock& block, int64_t heads, const 
     Tensor scores;
     {
       Stage stage("scores");
-      scores = exact_matmul(q.narrow(2, q0, n), k.narrow(2, 0, keys).transpose(-2, -1));
+      scores = exact_matmul_int(q.narrow(2, q0, n), k.narrow(2, 0, keys).transpose(-2, -1));
     }
     const Tensor mask =
         torch::ones({n, keys}, torch::dtype(torch::kBool).device(x.device())).triu(q0 + 1);
-    out.push_back(attend(scores, mask, v.narrow(2, 0, keys), block, table));
+    out.push_back(attend(scores, mask, v.narrow(2, 0, keys), block, table32));
   }
   return merge_heads(torch::cat(out, 2));
 }
@@ -276,6 +289,7 @@ Tensor stack_step(const ExactStack& s, Tensor r, std::vector<ExactCache>& caches
   // The first `keys` cache positions (keys > position): the rest are masked out anyway, so
   // attending over fewer gives the same integers with less work.
   const Tensor later = torch::arange(keys, position.options()).gt(position);
+  const Tensor table32 = table.to(torch::kInt);
   for (size_t i = 0; i < s.blocks.size(); ++i) {
     const ExactBlock& block = s.blocks[i];
     ExactCache& c = caches[i];
@@ -290,9 +304,10 @@ Tensor stack_step(const ExactStack& s, Tensor r, std::vector<ExactCache>& caches
     Tensor scores;  // [N, H, 1, keys]
     {
       Stage stage("scores");
-      scores = exact_matmul(q, c.k.narrow(2, 0, keys).transpose(-2, -1));
+      // As keys times the query ([keys, d] x [d, 1]): the cache is read along its rows.
+      scores = exact_matmul_int(c.k.narrow(2, 0, keys), q.transpose(-2, -1)).transpose(-2, -1);
     }
-    const Tensor attended = merge_heads(attend(scores, later, c.v.narrow(2, 0, keys), block, table));
+    const Tensor attended = merge_heads(attend(scores, later, c.v.narrow(2, 0, keys), block, table32));
     Stage stage("rest");
     r = block_rest(r, attended, block);
   }
@@ -321,6 +336,24 @@ Tensor gather_rows(const Tensor& table, const Tensor& ids) {  // ids [...] -> [.
   std::vector<int64_t> shape(ids.sizes().begin(), ids.sizes().end());
   shape.push_back(table.size(1));
   return table.index_select(0, ids.flatten()).view(shape);
+}
+
+// The table index steps of attend(): step j (1 <= j < kAttnLength) is the least delta with
+// floor(delta * mult / 2^kMultBits) >= j, ceil(j 2^kMultBits / mult), capped at 2^29
+// (no delta of a key that counts reaches 2^27); int32 [kAttnLength - 1], on mult's device.
+Tensor score_steps(const Tensor& score_mult) {
+  constexpr int64_t kCap = int64_t(1) << 29;
+  const int64_t mult = score_mult.item<int64_t>();
+  std::vector<int32_t> steps(kAttnLength - 1);
+  for (int64_t j = 1; j < kAttnLength; ++j) {
+    const int64_t step = mult > 0 ? ((j << kMultBits) + mult - 1) / mult : kCap;
+    steps[size_t(j - 1)] = int32_t(std::min(step, kCap));
+  }
+  return torch::tensor(steps, torch::kInt).to(score_mult.device());
+}
+
+void add_score_steps(ExactStack& s) {
+  for (ExactBlock& b : s.blocks) b.score_steps = score_steps(b.score_mult);
 }
 
 // ---- Quantization ----------------------------------------------------------------------
@@ -425,6 +458,7 @@ ExactStack quantize_stack(Transformer& stack, const StackRanges& ranges) {
                             kMultBits);
     q.score_mult = long_tensor({fixed(sq * sk / std::sqrt(head_width) * kAttnSteps, kMultBits)});
     q.value_mult = long_tensor({fixed(sv / sa, kMultBits)});
+    q.score_steps = score_steps(q.score_mult);
     q.out = quantize_linear(block.attn->out, sa, [](size_t) { return 1.0; }, kMultBits + kResidualBits);
     q.up = quantize_linear(block.up, s2, [&](size_t) { return 1 / std::sqrt(sh); }, kMultBits + kReluBits);
     q.down = quantize_linear(block.down, sh, [](size_t) { return 1.0; }, kMultBits + kResidualBits);
@@ -453,7 +487,7 @@ ExactStack stack_to(const ExactStack& s, torch::Device d) {
   for (const ExactBlock& b : s.blocks)
     out.blocks.push_back({b.norm1.to(d), b.norm2.to(d), linear_to(b.qkv, d), linear_to(b.out, d),
                           linear_to(b.up, d), linear_to(b.down, d), b.score_mult.to(d),
-                          b.value_mult.to(d)});
+                          b.value_mult.to(d), b.score_steps.to(d)});
   return out;
 }
 
@@ -469,7 +503,7 @@ ExactStack empty_stack(int64_t width, int64_t layers, int64_t heads, int64_t mlp
     s.blocks.push_back({torch::empty({d}, torch::kLong), torch::empty({d}, torch::kLong),
                         empty_linear(3 * d, d), empty_linear(d, d), empty_linear(h, d),
                         empty_linear(d, h), torch::empty({1}, torch::kLong),
-                        torch::empty({1}, torch::kLong)});
+                        torch::empty({1}, torch::kLong), torch::Tensor()});
   s.norm = torch::empty({d}, torch::kLong);
   return s;
 }
@@ -605,6 +639,8 @@ ExactModel ExactModel::from_checkpoint(const Checkpoint& c) {
     t = weight ? stored.to(torch::kFloat) : stored.clone();
   });
   check_bounds(m);
+  add_score_steps(m.global);
+  add_score_steps(m.local);
   return m;
 }
 
@@ -782,14 +818,13 @@ Tensor cdf_tables(const Tensor& weights) {
   const Tensor index = torch::arange(256, weights.options());
   const Tensor heaviest =
       torch::where(weights == weights.amax(-1, true), index, int64_t{256}).amin(-1, true);
-  // The smallest shift that brings the sum below 2^32: the sum's bit length less 32, where
-  // the bit length comes from a binary search for the highest set bit (sums are < 2^63).
-  Tensor high = torch::zeros_like(sum);
-  for (int64_t step : {32, 16, 8, 4, 2, 1}) {
-    const Tensor up = high + step;
-    high = torch::where(torch::bitwise_right_shift(sum, up) > 0, up, high);
-  }
-  const Tensor shift = (high + 1 - 32).clamp_min(0);  // sum 0: high 0, shift 0
+  // The smallest shift that brings the sum below 2^32: the sum's bit length less 32. The
+  // double nearest the sum has the sum's bit length as its exponent, or one more where it
+  // rounds up to a power of two, which one comparison takes back (sum 0: exponent 0).
+  Tensor bits = std::get<1>(torch::frexp(sum.to(torch::kDouble))).to(torch::kLong);
+  bits = bits - (torch::bitwise_right_shift(sum, (bits - 1).clamp_min(0)) == 0).to(torch::kLong) *
+                    (bits > 0).to(torch::kLong);
+  const Tensor shift = (bits - 32).clamp_min(0);
   const Tensor shifted = torch::bitwise_right_shift(weights, shift);
   const Tensor total = shifted.sum(-1, true);
   const Tensor scale = torch::div(torch::full_like(total, kSpare << 32), total.clamp_min(1),

@@ -56,6 +56,7 @@ struct ExactBlock {
   ExactLinear qkv, out, up, down;
   torch::Tensor score_mult;       // [1] int64: (max - score) * it >> kMultBits = table index
   torch::Tensor value_mult;       // [1] int64: attention output to int8
+  torch::Tensor score_steps;      // [kAttnLength - 1] int32, from score_mult (not in the file)
 };
 
 struct ExactStack {

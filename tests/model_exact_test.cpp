@@ -46,8 +46,13 @@ TEST(Exact, CdfTablesMatchTheCoders) {
       torch::full({1, 256}, int64_t{1} << 40, torch::kLong),
       torch::zeros({1, 256}, torch::kLong).index_fill_(1, torch::tensor({200}), int64_t{1} << 30),
   };
+  // Sums at and just below powers of two: 2^32 - 1, 2^32, and 2^60 - 1 (which a double
+  // rounds up to 2^60), so the shift's bit length is checked where it changes.
+  for (int64_t sum : {(int64_t{1} << 32) - 1, int64_t{1} << 32, (int64_t{1} << 60) - 1,
+                      (int64_t{1} << 53) + 1})
+    rows.push_back(torch::zeros({1, 256}, torch::kLong).index_fill_(1, torch::tensor({7}), sum));
   const torch::Tensor weights = torch::cat(rows, 0);
-  // [62, 2, 256]: any leading shape
+  // [64, 2, 256]: any leading shape
   const torch::Tensor tables = cdf_tables(weights.view({-1, 2, 256})).view({-1, 257});
   ASSERT_EQ(tables.scalar_type(), torch::kInt);
   for (int64_t r = 0; r < weights.size(0); ++r) {
