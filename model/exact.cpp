@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -187,16 +188,24 @@ Tensor isqrt(const Tensor& n) {
 
 // RMSNorm of the residual r [..., D] to int8: r * gain / (isqrt(mean(r^2) + 1) * 2^kNormBits).
 Tensor rms_norm(const Tensor& r, const Tensor& gain) {
-  const Tensor mean = torch::div((r * r).sum(-1, true), r.size(-1), "floor");
+  const int64_t d = r.size(-1);
+  const Tensor sum = (r * r).sum(-1, true);
+  const Tensor mean = (d & (d - 1)) == 0 ? floor_shift(sum, std::countr_zero(uint64_t(d)))
+                                         : torch::div(sum, d, "floor");
   return to_int8(div_round(r * gain, isqrt(mean + 1) * (int64_t(1) << kNormBits)));
 }
 
 // ReLU^2 after `up`: t = relu(x W^T) rescaled to 2^kReluBits per unit of sqrt(out scale),
-// then t^2 >> 2 kReluBits, at most 127.
+// then t^2 >> 2 kReluBits, at most 127. The square goes in float32: t <= 2^12, so t^2 is
+// exact, and so is t^2 + 2^15 below 2^24; above, float32's rounding moves only values far
+// past 127 * 2^16, which end at 127 whatever it does. The shift is a multiplication by a
+// power of two.
 Tensor relu2(const Tensor& x, const ExactLinear& up) {
+  static_assert(kReluBits + 4 == 12 && 2 * kReluBits == 16, "relu2's float32 square");
   const Tensor t = round_shift(exact_matmul(x, up.weight.t()).clamp_min(0) * up.mult, kMultBits)
-                       .clamp_max(int64_t(1) << (kReluBits + 4));
-  return round_shift(t * t, 2 * kReluBits).clamp_max(127).to(torch::kFloat);
+                       .clamp_max(int64_t(1) << (kReluBits + 4))
+                       .to(torch::kFloat);
+  return torch::floor((t * t + float(1 << 15)) * (1.0f / float(1 << 16))).clamp_max(127);
 }
 
 // Softmax-weighted values from integer scores [..., Q, Tk] (int32; keys where `mask` is
