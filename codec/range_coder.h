@@ -64,8 +64,19 @@ class RangeEncoder {
   }
   void encode(const Cdf& cdf, uint8_t symbol) { encode(cdf.start(symbol), cdf.freq(symbol)); }
 
-  // Flushes the state; afterwards the output holds the complete payload.
+  // Flushes the state; afterwards the output holds the complete payload. The decoder reads
+  // zeros past the payload, so any value in [low, low + range) ends it: the one with the
+  // most trailing zero bytes, which the trim below then drops (range >= 2^24 always, so
+  // rounding low up to a multiple of 2^24 stays inside; 2^32 may).
   void finish() {
+    for (int bits : {32, 24}) {
+      const uint64_t mask = (uint64_t{1} << bits) - 1;
+      const uint64_t end = (low_ + mask) & ~mask;
+      if (end - low_ < range_) {
+        low_ = end;
+        break;
+      }
+    }
     for (int i = 0; i < 5; ++i) shift_low();
     while (!out_.empty() && out_.size() > begin_ && out_.back() == 0) out_.pop_back();
   }
