@@ -121,7 +121,7 @@ const Level& level(int number) {
   // Speeds: one thread of the 2-core development machine on 2 MB of text (200 KB at
   // level 3), loading the bundled model aside (bench/results/hybrid-s4.md); images and
   // audio: whole valid splits, whole processes (README, "Measured"); level 3 on CUDA:
-  // bench/results/levels-gpu-s8.tsv (2 MB of valid text, the bundled model). One lane at
+  // bench/results/levels-gpu-s10.tsv (2 MB of valid text, the bundled model). One lane at
   // level 3: on a CPU more lanes cost ratio and gain no speed (the model's batch helps a
   // GPU only).
   static const Level kLevels[] = {
@@ -134,8 +134,8 @@ const Level& level(int number) {
        "text; 0.35 MB/s images, 0.25 MB/s audio)"},
       {3, true, true, 1, 24, 19,
        "the byte model mixed with context mixing (about 30 KB/s each way with the bundled "
-       "model on a CPU; on an H200 with --device cuda --lanes 256 about 130 KB/s "
-       "compressing, 35 KB/s decompressing)"},
+       "model on a CPU; on an H200 with --device cuda --lanes 1024 about 0.2 MB/s "
+       "compressing, 0.6 MB/s decompressing text)"},
   };
   return kLevels[std::clamp(number, kMinLevel, kMaxLevel)];
 }
