@@ -26,7 +26,7 @@ constexpr uint64_t kAlign = 64;  // tensor data offsets: aligned for mmap-style 
 constexpr int kMaxDims = 8;
 
 // dtype codes of the tensor table; values never change meaning.
-enum class Dtype : uint8_t { kFloat32 = 0, kBFloat16 = 1, kInt64 = 2, kInt8 = 3 };
+enum class Dtype : uint8_t { kFloat32 = 0, kBFloat16 = 1, kInt64 = 2, kInt8 = 3, kInt32 = 4 };
 
 Dtype dtype_code(const std::string& name, torch::ScalarType type) {
   switch (type) {
@@ -38,6 +38,8 @@ Dtype dtype_code(const std::string& name, torch::ScalarType type) {
       return Dtype::kInt64;
     case torch::kChar:
       return Dtype::kInt8;
+    case torch::kInt:
+      return Dtype::kInt32;
     default:
       throw Error(ErrorCode::kUnsupportedFeature,
                   "checkpoint: tensor " + name + " has a dtype the format does not store");
@@ -235,7 +237,7 @@ Checkpoint parse_checkpoint(std::span<const uint8_t> data, const std::string& pa
     Entry e;
     e.name = c.str(c.u(2, "tensor name length"), "tensor name");
     const uint64_t dtype = c.u(1, "dtype");
-    if (dtype > 3)
+    if (dtype > 4)
       throw Error(ErrorCode::kFormatField,
                   path + ": tensor " + e.name + ": unknown dtype " + std::to_string(dtype));
     e.dtype = static_cast<Dtype>(dtype);
@@ -275,6 +277,7 @@ Checkpoint parse_checkpoint(std::span<const uint8_t> data, const std::string& pa
     const torch::ScalarType type = e.dtype == Dtype::kFloat32    ? torch::kFloat
                                    : e.dtype == Dtype::kBFloat16 ? torch::kBFloat16
                                    : e.dtype == Dtype::kInt8     ? torch::kChar
+                                   : e.dtype == Dtype::kInt32    ? torch::kInt
                                                                  : torch::kLong;
     torch::Tensor t = torch::empty(e.shape, torch::dtype(type));
     if (e.nbytes) std::memcpy(t.data_ptr(), data.data() + data_at + e.offset, e.nbytes);

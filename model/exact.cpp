@@ -606,8 +606,13 @@ Checkpoint ExactModel::to_checkpoint() const {
   Checkpoint c;
   c.config_json = config.to_json();
   c.train_json = kExactKind;
+  // Integer tensors whose values fit go in as int32 (embeddings and positions, in residual
+  // units of at most 2^25: half the bytes of int64); the rest (multipliers) as int64.
   for_each_tensor(*this, [&](const std::string& name, const Tensor& t, bool weight) {
-    c.tensors.push_back({name, weight ? t.cpu().to(torch::kChar) : t.cpu()});
+    const Tensor v = t.cpu();
+    const bool fits = v.numel() == 0 || (v.min().item<int64_t>() >= INT32_MIN &&
+                                         v.max().item<int64_t>() <= INT32_MAX);
+    c.tensors.push_back({name, weight ? v.to(torch::kChar) : fits ? v.to(torch::kInt) : v});
   });
   return c;
 }
@@ -642,10 +647,14 @@ ExactModel ExactModel::from_checkpoint(const Checkpoint& c) {
     if (found == by_name.end())
       throw Error(ErrorCode::kModelMismatch, "exact model file lacks tensor " + name);
     const Tensor& stored = *found->second;
-    if (stored.sizes() != t.sizes() || stored.scalar_type() != (weight ? torch::kChar : torch::kLong))
+    const bool type_ok = weight ? stored.scalar_type() == torch::kChar
+                                : stored.scalar_type() == torch::kLong ||
+                                      stored.scalar_type() == torch::kInt;
+    if (stored.sizes() != t.sizes() || !type_ok)
       throw Error(ErrorCode::kModelMismatch, "exact model file: tensor " + name +
                                                  " has the wrong shape or type");
-    t = weight ? stored.to(torch::kFloat) : stored.clone();
+    t = weight ? stored.to(torch::kFloat)
+               : stored.to(torch::kLong, /*non_blocking=*/false, /*copy=*/true);
   });
   check_bounds(m);
   add_score_steps(m.global);

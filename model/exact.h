@@ -86,7 +86,8 @@ class ExactModel {
   static ExactModel quantize_trained(Megabyte& model);
 
   // As a model file: the checkpoint format (model/CHECKPOINT.md) with int8 weights, int64
-  // multipliers, embeddings and tables, and train_json kExactKind.
+  // multipliers, embeddings and tables (stored as int32 where their values fit, which
+  // loading takes as well as int64), and train_json kExactKind.
   Checkpoint to_checkpoint() const;
   // Throws kModelMismatch for a file that is not an exact model of this version or lacks
   // a tensor, or has one of the wrong shape or type.

@@ -505,7 +505,8 @@ std::vector<std::string> quantize_checkpoint(const std::string& checkpoint,
     for (size_t k = 0; k < own.tensors.size(); ++k) {
       const torch::Tensor& mine = own.tensors[k].tensor;
       const torch::Tensor& shared = file.tensors[k].tensor;
-      if (mine.sizes() != shared.sizes() || !torch::equal(mine, shared))
+      if (mine.sizes() != shared.sizes() || mine.scalar_type() != shared.scalar_type() ||
+          !torch::equal(mine, shared))
         file.tensors.push_back(
             {modality_tensor_name(by_modality[i].first, own.tensors[k].name), mine});
     }

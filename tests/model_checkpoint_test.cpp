@@ -30,6 +30,7 @@ Checkpoint tiny_checkpoint(uint64_t seed) {
   c.tensors = model_tensors(model);
   c.tensors.push_back({"optim.extra", torch::arange(5, torch::kLong)});
   c.tensors.push_back({"optim.half", torch::randn({3, 2}).to(torch::kBFloat16)});
+  c.tensors.push_back({"optim.int32", torch::tensor({-(int64_t{1} << 31), int64_t{1} << 25}).to(torch::kInt)});
   c.tensors.push_back({"optim.empty", torch::zeros({0, 4})});
   return c;
 }

@@ -304,13 +304,23 @@ TEST(Exact, ModelFileRoundTripAndHostileValues) {
   const torch::Tensor bytes = torch::randint(0, 256, {2, 40}, torch::kLong);
   const torch::Tensor modality = torch::tensor({1, 3});
   EXPECT_TRUE(torch::equal(loaded.forward(bytes, modality), m.exact.forward(bytes, modality)));
+  // Integer tensors that fit int32 are stored so (half the bytes), and load as before.
+  for (const NamedTensor& t : file.tensors)
+    if (t.name == "global_position" || t.name == "attn_table")
+      EXPECT_EQ(t.tensor.scalar_type(), torch::kInt) << t.name;
+  Checkpoint wide = file;
+  for (NamedTensor& t : wide.tensors)
+    if (t.tensor.scalar_type() == torch::kInt) t.tensor = t.tensor.to(torch::kLong);
+  EXPECT_TRUE(torch::equal(ExactModel::from_checkpoint(wide).forward(bytes, modality),
+                           m.exact.forward(bytes, modality)));
 
-  // Values that could overflow int64 or divide by zero are refused, naming the tensor.
+  // Values that could overflow int64 or divide by zero are refused, naming the tensor (an
+  // int64 tensor in a hostile file, whatever the writer would have stored).
   auto tampered = [&](const std::string& name, int64_t index, int64_t value) {
     Checkpoint bad = file;
     for (NamedTensor& t : bad.tensors)
       if (t.name == name) {
-        t.tensor = t.tensor.clone();
+        t.tensor = t.tensor.scalar_type() == torch::kInt ? t.tensor.to(torch::kLong) : t.tensor.clone();
         t.tensor.view({-1})[index] = value;
       }
     try {
