@@ -114,9 +114,8 @@ class ModelEncoder {
     coders_.reserve(streams_.size());
     for (std::vector<uint8_t>& s : streams_) coders_.emplace_back(s);
   }
-  void encode(uint32_t lane, uint32_t start, uint32_t freq) {
-    coders_[coders_.size() == 1 ? 0 : lane].encode(start, freq);
-  }
+  // The coder of lane j's bytes.
+  RangeEncoder& lane(uint32_t j) { return coders_[coders_.size() == 1 ? 0 : j]; }
   // The payload's size so far, less the sizes' own bytes.
   size_t size() const {
     size_t n = 0;
@@ -162,9 +161,7 @@ std::vector<RangeDecoder> model_decoders(std::span<const uint8_t> payload, uint3
       if (!(b & 0x80)) break;
     }
     sizes[j] = v;
-    total += v;
-    if (total > payload.size())
-      throw Error(ErrorCode::kCorruptChunk, "model payload: the lane sizes exceed the payload");
+    total += v;  // each below 2^35, at most 4095 of them: no overflow
   }
   if (pos + total > payload.size())
     throw Error(ErrorCode::kCorruptChunk, "model payload: the lane sizes exceed the payload");
@@ -268,12 +265,10 @@ SegmentPayloads encode_segment(std::span<const uint8_t> raw, const SegmentSetup&
     if (tabled && !by_interval) tables->predict(live);
     for (uint32_t j = 0; j < live; ++j) {
       const uint8_t byte = raw[lanes.begin(j) + t];
-      if (range) {
-        if (by_interval)
-          range->encode(j, tables->start(j), tables->freq(j));
-        else
-          range->encode(j, tables->table(j).start(byte), tables->table(j).freq(byte));
-      }
+      if (by_interval)
+        range->lane(j).encode(tables->start(j), tables->freq(j));
+      else if (range)
+        range->lane(j).encode(tables->table(j), byte);
       if (hybrid) hybrid->code(j, byte, &tables->table(j));
       if (mixer) mixer->code(j, byte, nullptr);
       if (tabled) tables->set_byte(j, byte);

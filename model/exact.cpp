@@ -252,9 +252,9 @@ Tensor merge_heads(const Tensor& y) {  // [B, H, T, d] -> [B, T, H*d]
 
 // Causal self-attention over all of x [B, T, D] (int8) -> int8 [B, T, D]. Queries go in
 // blocks so that the score matrix stays small for long contexts.
-Tensor attention(const Tensor& x, const ExactBlock& block, int64_t heads, const Tensor& table) {
+// `table32`: the attention table as int32.
+Tensor attention(const Tensor& x, const ExactBlock& block, int64_t heads, const Tensor& table32) {
   constexpr int64_t kQueryBlock = 256;
-  const Tensor table32 = table.to(torch::kInt);
   const auto [q, k, v] = split_heads(linear(x, block.qkv), heads);
   const int64_t t = x.size(1);
   std::vector<Tensor> out;
@@ -279,8 +279,9 @@ Tensor block_rest(Tensor r, const Tensor& attended, const ExactBlock& block) {
 
 // The stack over r [B, T, D] (int64 residual) -> int8 [B, T, D] after the final norm.
 Tensor stack_forward(const ExactStack& s, Tensor r, const Tensor& table) {
+  const Tensor table32 = table.to(torch::kInt);
   for (const ExactBlock& block : s.blocks) {
-    const Tensor attended = attention(rms_norm(r, block.norm1), block, s.heads, table);
+    const Tensor attended = attention(rms_norm(r, block.norm1), block, s.heads, table32);
     Stage stage("rest");
     r = block_rest(r, attended, block);
   }
