@@ -119,7 +119,7 @@ std::string duration(double seconds) {
 CLI::App* add_train_command(CLI::App& app, TrainCommand& c) {
   CLI::App* cmd = app.add_subcommand(
       "train", "Train the MEGABYTE byte model; checkpoints go to --out (model/CHECKPOINT.md)");
-  cmd->add_option("--config", c.config, "tiny, small, base or a JSON file (default tiny)");
+  cmd->add_option("--config", c.config, "tiny, small, medium, base or a JSON file (default tiny)");
   cmd->add_option("--data", c.data, "Training directory (repeatable)")->required();
   cmd->add_option("--valid", c.valid, "Validation directory (repeatable)");
   cmd->add_option("--steps", c.steps, "Total optimizer steps")->required();

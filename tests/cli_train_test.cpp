@@ -37,7 +37,7 @@ TEST_F(CliTest, TrainWritesCheckpointsThatResumeAndScore) {
   // An unknown preset is read as a JSON file's path, and is refused before any data loads.
   const Result bad = mbz("train --config huge --data data --steps 1 --out run2");
   EXPECT_EQ(bad.code(), 1) << bad;
-  EXPECT_NE(bad.err.find("huge: cannot open model config (presets: tiny, small, base)"),
+  EXPECT_NE(bad.err.find("huge: cannot open model config (presets: tiny, small, medium, base)"),
             std::string::npos)
       << bad.err;
   EXPECT_EQ(bad.err.find("files:"), std::string::npos) << bad.err;
