@@ -43,6 +43,7 @@ struct ArchiveWriter::Workers {
   uint32_t lanes;
   uint8_t modality;
   std::vector<std::unique_ptr<BatchByteModel>> models;
+  unsigned share = 1;  // threads a segment's model may use: those no other segment has
 
   BatchByteModel& model(unsigned t) {
     if (!models[t]) {
@@ -99,6 +100,7 @@ void ArchiveWriter::code_segment(unsigned thread, std::span<const uint8_t> raw, 
   const SegmentSetup setup = segment_setup(header_, index);
   const SegmentMethods methods{options_.try_model, options_.try_cm, options_.try_hybrid};
   BatchByteModel* model = methods.model || methods.hybrid ? &workers_->model(thread) : nullptr;
+  if (model) model->set_threads(workers_->share);
   if (methods.model || methods.cm || methods.hybrid) {
     SegmentPayloads coded = encode_segment(raw, setup, model, methods, best);
     for (int m = 0; m < kMethodCount; ++m)
@@ -132,6 +134,7 @@ void ArchiveWriter::flush_group(bool final) {
         k * chunk, std::min(chunk, pending_.size() - k * chunk));
   std::vector<ChunkMethod> method(n_chunks, ChunkMethod::kStored);
   std::vector<std::vector<uint8_t>> payload(n_chunks);
+  workers_->share = std::max<unsigned>(1, unsigned(options_.threads / n_chunks));
   parallel_for(options_.threads, n_chunks, [&](unsigned t, size_t k) {
     code_segment(t, raw[k], chunk_index_ + k, method[k], payload[k]);
   });
@@ -186,11 +189,13 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
           : 1;
   const size_t group = options.threads * batch;
   std::vector<std::unique_ptr<BatchByteModel>> models(options.threads);
+  unsigned share = 1;  // threads a segment's model may use: those no other segment has
   auto model_of = [&](unsigned t) -> BatchByteModel& {
     if (!models[t]) {
       models[t] = model->create(segments ? header_.lanes : batch);
       models[t]->set_modality(header_.modality);
     }
+    models[t]->set_threads(share);
     return *models[t];
   };
 
@@ -234,6 +239,7 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
     std::vector<std::vector<uint8_t>> raw(n);
     for (size_t k = 0; k < n; ++k) raw[k].resize(info[k].header.raw_size);
     const size_t n_batches = (n + batch - 1) / batch;
+    share = std::max<unsigned>(1, unsigned(options.threads / std::max<size_t>(1, n_batches)));
     parallel_for(options.threads, n_batches, [&](unsigned t, size_t b) {
       const size_t first = b * batch, count = std::min(batch, n - first);
       std::vector<std::span<const uint8_t>> model_in;

@@ -65,6 +65,9 @@ class BatchByteModel {
                     std::span<uint32_t> /*freq*/) {
     return false;
   }
+  // Threads this instance may use for its batch: the archive's that no other segment is
+  // using. Speed only, never bytes; models that do not share out their work ignore it.
+  virtual void set_threads(unsigned /*threads*/) {}
   // What the streams hold from the next reset() on: the archive header's modality
   // (format.h: raw, text, image, audio). Models that do not use it ignore it.
   virtual void set_modality(uint8_t /*modality*/) {}

@@ -47,6 +47,7 @@ inline constexpr char kExactKind[] = R"({"kind": "mbz-exact-v1"})";
 
 // y = x W^T with int8 weights: weight [O, I] holds int8 values as float32, and mult [O]
 // (int64) rescales the int64 product for its destination (the residual, int8 or ReLU^2).
+// (A model loaded for CpuExactModel alone keeps the file's types: from_checkpoint.)
 struct ExactLinear {
   torch::Tensor weight, mult;
 };
@@ -90,8 +91,11 @@ class ExactModel {
   // loading takes as well as int64), and train_json kExactKind.
   Checkpoint to_checkpoint() const;
   // Throws kModelMismatch for a file that is not an exact model of this version or lacks
-  // a tensor, or has one of the wrong shape or type.
-  static ExactModel from_checkpoint(const Checkpoint& checkpoint);
+  // a tensor, or has one of the wrong shape or type. `as_stored`: every tensor checked but
+  // left as the file has it (int8 weights, int32 or int64 integers), shared with
+  // `checkpoint`, for CpuExactModel, which copies them into arrays of its own; forward() and
+  // ExactDecoder need them converted (float32 weights, int64 integers).
+  static ExactModel from_checkpoint(const Checkpoint& checkpoint, bool as_stored = false);
 
   ExactModel to(torch::Device device) const;
   torch::Device device() const { return head.weight.device(); }

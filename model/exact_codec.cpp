@@ -1,6 +1,8 @@
 // An exact model file as a ModelFactory: tables from ExactDecoder, through cdf_from_weights.
 #include "model/exact_codec.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -17,18 +19,35 @@
 #include "codec/error.h"
 #include "model/checkpoint.h"
 #include "model/exact.h"
+#include "model/cpu_team.h"
 #include "model/exact_cpu.h"
 
 namespace mbz::model {
 
 namespace {
 
+// The plain C++ decoder's arrays of a model, made when a stream first needs them: most
+// archives use one modality of the four, and making them is most of loading a model file.
+class LazyCpuModel {
+ public:
+  explicit LazyCpuModel(std::shared_ptr<const ExactModel> model) : model_(std::move(model)) {}
+  const CpuExactModel& get() const {
+    std::call_once(made_, [this] { cpu_ = std::make_unique<const CpuExactModel>(*model_); });
+    return *cpu_;
+  }
+
+ private:
+  std::shared_ptr<const ExactModel> model_;
+  mutable std::once_flag made_;
+  mutable std::unique_ptr<const CpuExactModel> cpu_;
+};
+
 // One modality's engine: the model with that modality's activation scales, and on the CPU
 // the plain C++ decoder of it (the same integers, faster; null on CUDA, where ExactDecoder
 // runs through LibTorch).
 struct Engine {
   std::shared_ptr<const ExactModel> model;
-  std::shared_ptr<const CpuExactModel> cpu;
+  std::shared_ptr<const LazyCpuModel> cpu;
 };
 using Engines = std::array<Engine, 4>;  // by modality: raw, text, image, audio
 
@@ -63,6 +82,15 @@ class ExactByteModel : public BatchByteModel {
     cpu_decoder_.reset();  // decoder_ stays: start_window() restarts it if it fits
   }
   size_t max_streams() const override { return max_; }
+  // On the CPU a team of this many threads shares each step's products (made at the next
+  // window's start).
+  void set_threads(unsigned threads) override {
+    threads = std::max(1u, threads);
+    if (threads == threads_) return;
+    threads_ = threads;
+    cpu_decoder_.reset();
+    team_.reset();
+  }
   void set_modality(uint8_t modality) override {
     if (modality >= engines_.size())
       throw Error(ErrorCode::kUsageBadArgument, "exact model: modality " + std::to_string(modality));
@@ -197,7 +225,9 @@ class ExactByteModel : public BatchByteModel {
       decoder_.reset();
       cpu_decoder_.reset();
       if (cpu_) {
-        cpu_decoder_ = std::make_unique<CpuExactDecoder>(*cpu_, std::vector<uint8_t>(n_, modality_));
+        if (!team_ && threads_ > 1) team_ = std::make_unique<CpuTeam>(threads_);
+        cpu_decoder_ = std::make_unique<CpuExactDecoder>(
+            cpu_->get(), std::vector<uint8_t>(n_, modality_), team_.get());
       } else {
         const torch::Tensor modality = torch::full(
             {int64_t(n_)}, int64_t(modality_), torch::dtype(torch::kLong).device(model_->device()));
@@ -320,11 +350,13 @@ class ExactByteModel : public BatchByteModel {
 
   const Engines& engines_;
   std::shared_ptr<const ExactModel> model_;
-  std::shared_ptr<const CpuExactModel> cpu_;
+  std::shared_ptr<const LazyCpuModel> cpu_;
   size_t max_, n_ = 0;
   bool lookahead_on_cpu_;
   std::vector<int64_t> weights_;
   std::vector<uint8_t> next_;
+  unsigned threads_ = 1;
+  std::unique_ptr<CpuTeam> team_;  // before cpu_decoder_, which uses it
   std::unique_ptr<CpuExactDecoder> cpu_decoder_;
   uint64_t position_ = 0;
   uint8_t modality_ = 0;
@@ -399,6 +431,33 @@ bool is_exact_model_file(const std::string& path) {
 
 namespace {
 
+// The identity hashes what the model computes with, not how the file is cut into parts:
+// builtin_identity(name, descriptor) with the descriptor its config, kind, and every
+// tensor's name and bytes, each piece fed to XXH3-128 in turn (the same digest as of their
+// concatenation) rather than first copied into one string of the model's size.
+ModelIdentity exact_identity(std::string name, const Checkpoint& checkpoint) {
+  const std::unique_ptr<XXH3_state_t, XXH_errorcode (*)(XXH3_state_t*)> state(XXH3_createState(),
+                                                                              XXH3_freeState);
+  if (!state || XXH3_128bits_reset(state.get()) != XXH_OK) throw std::bad_alloc();
+  auto add = [&](const void* data, size_t size) { XXH3_128bits_update(state.get(), data, size); };
+  auto add_line = [&](const std::string& s) {
+    add(s.data(), s.size());
+    add("\n", 1);
+  };
+  add_line(checkpoint.config_json);
+  add_line(checkpoint.train_json);
+  for (const NamedTensor& t : checkpoint.tensors) {
+    const torch::Tensor c = t.tensor.contiguous();
+    add_line(t.name);
+    add(c.data_ptr(), c.numel() * c.element_size());
+  }
+  ModelIdentity identity{std::move(name), {}};
+  XXH128_canonical_t canonical;
+  XXH128_canonicalFromHash(&canonical, XXH3_128bits_digest(state.get()));
+  std::copy_n(canonical.digest, identity.id.size(), identity.id.begin());
+  return identity;
+}
+
 // `lazy`: build the engines when the model first runs, not now (the bundled model; a model
 // file is checked whole at once, so a bad one is reported as the model error it is).
 std::unique_ptr<ModelFactory> exact_factory(std::shared_ptr<const Checkpoint> checkpoint,
@@ -409,11 +468,16 @@ std::unique_ptr<ModelFactory> exact_factory(std::shared_ptr<const Checkpoint> ch
   if (device == "cuda" && !torch::cuda::is_available())
     throw Error(ErrorCode::kUnsupportedFeature, "device cuda: LibTorch sees no CUDA device");
   const torch::Device where(device == "cuda" ? torch::kCUDA : torch::kCPU);
-  auto build = [checkpoint, where] {
+  auto build = [checkpoint, where, lookahead_on_cpu] {
+    // Every modality's model is loaded (and so checked) here, the CPU decoder's arrays when
+    // first used. On the CPU the tensors stay as the file has them, shared with the
+    // checkpoint: only lookahead's forward passes need them converted.
     auto engine = [&](const Checkpoint& c) {
       Engine e;
-      e.model = std::make_shared<const ExactModel>(ExactModel::from_checkpoint(c).to(where));
-      if (where.is_cpu()) e.cpu = std::make_shared<const CpuExactModel>(*e.model);
+      const bool as_stored = where.is_cpu() && !lookahead_on_cpu;
+      e.model = std::make_shared<const ExactModel>(
+          ExactModel::from_checkpoint(c, as_stored).to(where));
+      if (where.is_cpu()) e.cpu = std::make_shared<const LazyCpuModel>(e.model);
       return e;
     };
     bool has_own = false;
@@ -425,14 +489,7 @@ std::unique_ptr<ModelFactory> exact_factory(std::shared_ptr<const Checkpoint> ch
     }
     return engines;
   };
-  // The identity hashes what the model computes with, not how the file is cut into parts.
-  std::string descriptor = checkpoint->config_json + '\n' + checkpoint->train_json + '\n';
-  for (const NamedTensor& t : checkpoint->tensors) {
-    const torch::Tensor c = t.tensor.contiguous();
-    descriptor += t.name + '\n';
-    descriptor.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
-  }
-  auto factory = std::make_unique<ExactFactory>(builtin_identity(std::move(name), descriptor),
+  auto factory = std::make_unique<ExactFactory>(exact_identity(std::move(name), *checkpoint),
                                                 config_from_json(checkpoint->config_json),
                                                 where.is_cuda(), build, lookahead_on_cpu);
   if (!lazy) factory->engines();

@@ -10,14 +10,20 @@
 #endif
 
 #include "codec/error.h"
+#include "model/cpu_team.h"
 
 namespace mbz::model {
 
 namespace {
 
+// An integer tensor's values, int64 or int32 (as a model file may store them) widened as
+// they are copied, not through an int64 tensor first.
 std::vector<int64_t> longs(const torch::Tensor& t) {
-  const torch::Tensor c = t.to(torch::kCPU).to(torch::kLong).contiguous();
-  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+  const torch::Tensor c = t.to(torch::kCPU).contiguous();
+  if (c.scalar_type() == torch::kInt)
+    return std::vector<int64_t>(c.data_ptr<int32_t>(), c.data_ptr<int32_t>() + c.numel());
+  const torch::Tensor l = c.to(torch::kLong);
+  return std::vector<int64_t>(l.data_ptr<int64_t>(), l.data_ptr<int64_t>() + l.numel());
 }
 
 std::vector<int32_t> ints(const torch::Tensor& t) {
@@ -242,14 +248,25 @@ WeightedValues pick_weighted_values() {
 }
 const WeightedValues weighted_values = pick_weighted_values();
 
+// fn(begin, end) over the rows [0, rows) of a product of rows x in multiply-adds: shared
+// out over the team when it is large enough.
+template <class Fn>
+void over_rows(CpuTeam* team, int64_t rows, int64_t in, Fn&& fn) {
+  if (team && team->worth_sharing(rows * in))
+    team->run(rows, [&](unsigned, int64_t b, int64_t e) { fn(b, e); });
+  else
+    fn(int64_t{0}, rows);
+}
+
 // x [N, in] int8 -> acc [N, out] = (x W^T)[n][o] * mult[o], exactly.
 void linear(const CpuExactModel::Linear& l, const int8_t* x, int64_t n, int64_t* acc,
-            std::vector<int32_t>& sums) {
+            std::vector<int32_t>& sums, CpuTeam* team) {
   sums.resize(size_t(l.out));
-  for (int64_t s = 0; s < n; ++s) {
-    dot_rows(l.weight.data(), l.out, l.in, x + s * l.in, sums.data());
-    for (int64_t o = 0; o < l.out; ++o) acc[s * l.out + o] = int64_t(sums[size_t(o)]) * l.mult[o];
-  }
+  for (int64_t s = 0; s < n; ++s)
+    over_rows(team, l.out, l.in, [&](int64_t b, int64_t e) {
+      dot_rows(l.weight.data() + b * l.in, e - b, l.in, x + s * l.in, sums.data() + b);
+      for (int64_t o = b; o < e; ++o) acc[s * l.out + o] = int64_t(sums[size_t(o)]) * l.mult[o];
+    });
 }
 
 // RMSNorm of r [N, D] to int8 [N, D].
@@ -283,8 +300,13 @@ CpuExactModel::CpuExactModel(const ExactModel& m)
       attn_table(ints(m.attn_table)),
       head_table(longs(m.head_table)) {}
 
-CpuExactDecoder::CpuExactDecoder(const CpuExactModel& model, std::span<const uint8_t> modality)
-    : model_(model), modality_(modality.begin(), modality.end()), n_(int64_t(modality.size())) {
+CpuExactDecoder::CpuExactDecoder(const CpuExactModel& model, std::span<const uint8_t> modality,
+                                 CpuTeam* team)
+    : model_(model),
+      team_(team && team->size() > 1 ? team : nullptr),
+      modality_(modality.begin(), modality.end()),
+      n_(int64_t(modality.size())) {
+  scratch_.parts.resize(team_ ? team_->size() : 1);
   const Config& c = model.config;
   auto caches = [&](const CpuExactModel::Stack& s, int64_t capacity) {
     std::vector<Cache> out(s.blocks.size());
@@ -306,11 +328,10 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
                                  std::vector<int64_t>& r, std::vector<int8_t>& out) {
   const int64_t d = stack.width, h = stack.heads, hd = d / h;
   // Scratch space kept between steps: this runs once per byte.
-  auto& [a, qkv, attended, hid, acc, num, scores, sums, lo, hi] = scratch_;
+  auto& [a, qkv, attended, hid, acc, sums, parts] = scratch_;
   a.resize(size_t(n_ * d));
   qkv.resize(size_t(n_ * 3 * d));
   attended.resize(size_t(n_ * d));
-  num.resize(size_t(hd));
   for (size_t layer = 0; layer < stack.blocks.size(); ++layer) {
     const CpuExactModel::Block& b = stack.blocks[layer];
     Cache& c = caches[layer];
@@ -318,12 +339,15 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
       throw Error(ErrorCode::kUsageBadArgument, "exact decoder: the context is full");
     rms_norm(r.data(), n_, d, b.norm1, a.data());
     acc.resize(size_t(n_ * 3 * d));
-    linear(b.qkv, a.data(), n_, acc.data(), sums);
+    linear(b.qkv, a.data(), n_, acc.data(), sums, team_);
     for (size_t i = 0; i < acc.size(); ++i) qkv[i] = clamp8(round_shift(acc[i], kMultBits));
     const int64_t len = ++c.length, pos = len - 1;
-    scores.resize(size_t(len));
-    lo.resize(size_t(len));
-    hi.resize(size_t(len));
+    for (Scratch::Part& part : scratch_.parts) {
+      part.scores.resize(size_t(len));
+      part.lo.resize(size_t(len));
+      part.hi.resize(size_t(len));
+      part.num.resize(size_t(hd));
+    }
     for (int64_t s = 0; s < n_; ++s) {
       const int8_t* q = qkv.data() + s * 3 * d;  // [3, H, hd]: q, k, v
       for (int64_t head = 0; head < h; ++head) {
@@ -331,20 +355,31 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
         int8_t* values = c.v.data() + ((s * h + head) * c.capacity) * hd;  // transposed
         std::copy_n(q + d + head * hd, hd, keys + pos * hd);
         for (int64_t i = 0; i < hd; ++i) values[i * c.capacity + pos] = q[2 * d + head * hd + i];
-        dot_rows(keys, len, hd, q + head * hd, scores.data());  // q . k_j for every key
-        const int64_t total = attention_weights(scores.data(), len, b.score_mult,
-                                                model_.attn_table.data(), lo.data(), hi.data());
-        weighted_values(lo.data(), hi.data(), values, hd, len, c.capacity, num.data());
-        // num * value_mult / (total << kMultBits) rounded half up: floor((2a + t) / 2t)
-        const int64_t den = 2 * (total << kMultBits);
-        const double inverse = 1.0 / double(den);
-        for (int64_t i = 0; i < hd; ++i)
-          attended[s * d + head * hd + i] =
-              clamp8(floor_div_by(2 * num[i] * b.value_mult + den / 2, den, inverse));
       }
+      auto heads = [&](unsigned part, int64_t first, int64_t last) {
+        auto& [scores, lo, hi, num] = scratch_.parts[part];
+        for (int64_t head = first; head < last; ++head) {
+          const int8_t* keys = c.k.data() + ((s * h + head) * c.capacity) * hd;
+          const int8_t* values = c.v.data() + ((s * h + head) * c.capacity) * hd;
+          dot_rows(keys, len, hd, q + head * hd, scores.data());  // q . k_j for every key
+          const int64_t total = attention_weights(scores.data(), len, b.score_mult,
+                                                  model_.attn_table.data(), lo.data(), hi.data());
+          weighted_values(lo.data(), hi.data(), values, hd, len, c.capacity, num.data());
+          // num * value_mult / (total << kMultBits) rounded half up: floor((2a + t) / 2t)
+          const int64_t den = 2 * (total << kMultBits);
+          const double inverse = 1.0 / double(den);
+          for (int64_t i = 0; i < hd; ++i)
+            attended[s * d + head * hd + i] =
+                clamp8(floor_div_by(2 * num[i] * b.value_mult + den / 2, den, inverse));
+        }
+      };
+      if (team_ && team_->worth_sharing(2 * len * d))
+        team_->run(h, heads);
+      else
+        heads(0, 0, h);
     }
     acc.resize(size_t(n_ * d));
-    linear(b.attn_out, attended.data(), n_, acc.data(), sums);
+    linear(b.attn_out, attended.data(), n_, acc.data(), sums, team_);
     for (size_t i = 0; i < acc.size(); ++i) r[i] = add_residual(r[i], round_shift(acc[i], kMultBits));
     rms_norm(r.data(), n_, d, b.norm2, a.data());
     const int64_t hidden = b.up.out;
@@ -354,20 +389,22 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
     {
       const CpuExactModel::Linear& up = b.up;
       sums.resize(size_t(up.out));
-      for (int64_t s = 0; s < n_; ++s) {
-        dot_rows(up.weight.data(), up.out, up.in, a.data() + s * d, sums.data());
-        for (int64_t o = 0; o < up.out; ++o) {
+      for (int64_t s = 0; s < n_; ++s)
+        over_rows(team_, up.out, up.in, [&](int64_t first, int64_t last) {
+          dot_rows(up.weight.data() + first * up.in, last - first, up.in, a.data() + s * d,
+                   sums.data() + first);
+          for (int64_t o = first; o < last; ++o) {
           const int32_t sum = sums[size_t(o)];
           const int64_t t = std::min<int64_t>(
               round_shift(std::max<int64_t>(sum, 0) * up.mult[o], kMultBits),
               int64_t(1) << (kReluBits + 4));
           hid[s * hidden + o] =
               static_cast<int8_t>(std::min<int64_t>(round_shift(t * t, 2 * kReluBits), 127));
-        }
-      }
+          }
+        });
     }
     acc.resize(size_t(n_ * d));
-    linear(b.down, hid.data(), n_, acc.data(), sums);
+    linear(b.down, hid.data(), n_, acc.data(), sums, team_);
     for (size_t i = 0; i < acc.size(); ++i) r[i] = add_residual(r[i], round_shift(acc[i], kMultBits));
   }
   out.resize(size_t(n_ * d));
@@ -400,7 +437,7 @@ void CpuExactDecoder::next_weights(std::span<int64_t> out) {
     for (int64_t s = 0; s < n_; ++s)
       for (int64_t slot = 0; slot < p; ++slot) {
         linear(model_.global_to_local, g.data() + s * dg + slot * piece, 1, acc.data(),
-               scratch_.sums);
+               scratch_.sums, nullptr);
         for (int64_t i = 0; i < dl; ++i)
           condition_[size_t((s * p + slot) * dl + i)] = round_shift(acc[i], kMultBits);
       }
@@ -416,7 +453,7 @@ void CpuExactDecoder::next_weights(std::span<int64_t> out) {
   std::vector<int8_t> h;
   stack_step(model_.local, local_caches_, r, h);
   std::vector<int64_t> z(size_t(n_ * kByteValues));
-  linear(model_.head, h.data(), n_, z.data(), scratch_.sums);
+  linear(model_.head, h.data(), n_, z.data(), scratch_.sums, team_);
   for (int64_t s = 0; s < n_; ++s) {
     int64_t* zs = z.data() + s * kByteValues;
     int64_t best = INT64_MIN;

@@ -9,7 +9,10 @@
 
 #include "model/exact.h"
 
+
 namespace mbz::model {
+
+class CpuTeam;
 
 // An ExactModel's tensors as plain arrays.
 struct CpuExactModel {
@@ -42,7 +45,10 @@ struct CpuExactModel {
 // N streams in step, as ExactDecoder: next_weights() then push() for every byte.
 class CpuExactDecoder {
  public:
-  CpuExactDecoder(const CpuExactModel& model, std::span<const uint8_t> modality);
+  // With a team of several threads, the larger products and the attention heads of a step
+  // are shared out over it (the same integers, sooner).
+  CpuExactDecoder(const CpuExactModel& model, std::span<const uint8_t> modality,
+                  CpuTeam* team = nullptr);
   // Frequency weights of the next byte of every stream into out[N * 256].
   void next_weights(std::span<int64_t> out);
   void push(std::span<const uint8_t> bytes);
@@ -59,12 +65,18 @@ class CpuExactDecoder {
 
   struct Scratch {
     std::vector<int8_t> a, qkv, attended, hidden;
-    std::vector<int64_t> acc, num;
-    std::vector<int32_t> scores, sums;
-    std::vector<uint8_t> lo, hi;  // attention weights, low and high bytes
+    std::vector<int64_t> acc;
+    std::vector<int32_t> sums;
+    struct Part {  // one thread's attention scratch
+      std::vector<int32_t> scores;
+      std::vector<uint8_t> lo, hi;  // attention weights, low and high bytes
+      std::vector<int64_t> num;
+    };
+    std::vector<Part> parts;
   };
 
   const CpuExactModel& model_;
+  CpuTeam* team_;
   Scratch scratch_;
   std::vector<uint8_t> modality_;
   int64_t n_, position_ = 0;

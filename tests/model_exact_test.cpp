@@ -7,6 +7,7 @@
 
 #include "codec/byte_model.h"
 #include "codec/error.h"
+#include "model/cpu_team.h"
 #include "model/exact_codec.h"
 #include "model/exact.h"
 #include "model/exact_cpu.h"
@@ -145,13 +146,14 @@ TEST(Exact, CudaDecoderGivesTheCpuIntegers) {
 }
 
 // The plain C++ decoder gives the torch engine's integers, stream by stream.
+// With a team, every product and attention is shared out, however small.
 void expect_cpu_decoder_matches(const ExactModel& exact, const torch::Tensor& bytes,
-                                const std::vector<uint8_t>& modality) {
+                                const std::vector<uint8_t>& modality, CpuTeam* team = nullptr) {
   const CpuExactModel cpu(exact);
   const torch::Tensor full =
       exact.forward(bytes, torch::tensor(std::vector<int64_t>(modality.begin(), modality.end())));
   const int64_t n = bytes.size(0), t = bytes.size(1);
-  CpuExactDecoder decoder(cpu, modality);
+  CpuExactDecoder decoder(cpu, modality, team);
   std::vector<int64_t> weights(static_cast<size_t>(n * 256));
   std::vector<uint8_t> next(static_cast<size_t>(n));
   for (int64_t i = 0; i < t; ++i) {
@@ -255,6 +257,26 @@ TEST(Exact, PlainCpuDecoderGivesTheSameIntegers) {
   const Models m = tiny_models(6);
   const torch::Tensor bytes = torch::randint(0, 256, {3, m.exact.config.context_bytes()}, torch::kLong);
   expect_cpu_decoder_matches(m.exact, bytes, {1, 2, 3});
+}
+
+// Shared out over threads (3: parts of unequal sizes), the steps give the same integers.
+TEST(Exact, CpuDecoderTeamGivesTheSameIntegers) {
+  const Models m = tiny_models(7);
+  const torch::Tensor bytes = torch::randint(0, 256, {2, m.exact.config.context_bytes()}, torch::kLong);
+  CpuTeam team(3, /*min_work=*/0);
+  ASSERT_EQ(team.size(), 3u);
+  expect_cpu_decoder_matches(m.exact, bytes, {1, 3}, &team);
+  // The team itself: every index once, parts in order, an exception comes back.
+  std::vector<int> seen(1000, 0);
+  team.run(1000, [&](unsigned part, int64_t b, int64_t e) {
+    EXPECT_EQ(b, 1000 * int64_t(part) / 3);
+    for (int64_t i = b; i < e; ++i) ++seen[size_t(i)];
+  });
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), 1000);
+  EXPECT_THROW(team.run(9, [](unsigned part, int64_t, int64_t) {
+                 if (part == 2) throw Error(ErrorCode::kUsageBadArgument, "part 2");
+               }),
+               Error);
 }
 
 TEST(Exact, SameIntegersForAnyBatchAndThreadCount) {
