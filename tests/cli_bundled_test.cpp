@@ -9,7 +9,7 @@ using namespace mbz::cli_test;
 namespace fs = std::filesystem;
 
 const fs::path kData = fs::path(MBZ_TEST_DATA_DIR) / "data";
-const fs::path kBundledFile = fs::path(MBZ_TEST_DATA_DIR).parent_path() / "model" / "weights" / "mbz-small-1.mbzq";
+const fs::path kBundledFile = fs::path(MBZ_TEST_DATA_DIR).parent_path() / "model" / "weights" / "mbz-medium-1.mbzq";
 
 // A grey PPM with smooth gradients: the kind of image the model predicts well.
 std::string gradient_ppm(uint32_t w, uint32_t h) {
@@ -30,7 +30,7 @@ TEST_F(CliTest, BundledModelCodesTextImageAndAudioExactly) {
   ASSERT_EQ(c.code(), 0) << c;
   for (const char* name : {"notes.txt.mbz", "picture.ppm.mbz", "tone.wav.mbz"}) {
     const Result info = mbz(std::string("info --json ") + name);
-    EXPECT_NE(info.out.find(R"("model":{"name":"mbz-small-1.mbzq")"), std::string::npos)
+    EXPECT_NE(info.out.find(R"("model":{"name":"mbz-medium-1.mbzq")"), std::string::npos)
         << name << ": " << info.out;
   }
   // On text the model does far better than storing (zstd was not tried). The synthetic
@@ -62,7 +62,7 @@ TEST_F(CliTest, BundledModelFileIsTheSameModelAndOthersAreRefused) {
   // A different model: the mismatch names the model and id the archive needs.
   const Result other = mbz("decompress -o out.txt --model order2-v1 default.mbz");
   EXPECT_EQ(other.code(), 4) << other;
-  EXPECT_NE(other.err.find("archive needs model mbz-small-1.mbzq (id "), std::string::npos)
+  EXPECT_NE(other.err.find("archive needs model mbz-medium-1.mbzq (id "), std::string::npos)
       << other.err;
   EXPECT_FALSE(fs::exists(at("out.txt")));
 }

@@ -33,7 +33,7 @@ using std::chrono::seconds;
 
 constexpr const char* kModelName = "order2-v1";
 // The bundled model (model/bundled.h): what compress and score use without --model.
-constexpr const char* kDefaultModelName = "mbz-small-1.mbzq";
+constexpr const char* kDefaultModelName = "mbz-medium-1.mbzq";
 
 // ---- Inputs -------------------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ if has levels; then
   for f in /tmp/levels/work/*.log; do echo "== $f"; tail -3 "$f"; done > "$out/levels.log"
 fi
 if has exact; then
-  timeout 240 bash bench/gpu/exact.sh model/weights/mbz-small-1.mbzq /tmp/exact > "$out/exact.log" 2>&1
+  timeout 240 bash bench/gpu/exact.sh model/weights/mbz-medium-1.mbzq /tmp/exact > "$out/exact.log" 2>&1
   tail -20 "$out/exact.log"
 fi
 rm -f "$out/levels.log"
