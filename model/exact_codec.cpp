@@ -82,15 +82,9 @@ class ExactByteModel : public BatchByteModel {
     cpu_decoder_.reset();  // decoder_ stays: start_window() restarts it if it fits
   }
   size_t max_streams() const override { return max_; }
-  // On the CPU a team of this many threads shares each step's products (made at the next
-  // window's start).
-  void set_threads(unsigned threads) override {
-    threads = std::max(1u, threads);
-    if (threads == threads_) return;
-    threads_ = threads;
-    cpu_decoder_.reset();
-    team_.reset();
-  }
+  // On the CPU a team of this many threads shares each step's products, from the next
+  // window's start (the decoder made there is the team's only user).
+  void set_threads(unsigned threads) override { threads_ = std::max(1u, threads); }
   void set_modality(uint8_t modality) override {
     if (modality >= engines_.size())
       throw Error(ErrorCode::kUsageBadArgument, "exact model: modality " + std::to_string(modality));
@@ -225,7 +219,10 @@ class ExactByteModel : public BatchByteModel {
       decoder_.reset();
       cpu_decoder_.reset();
       if (cpu_) {
-        if (!team_ && threads_ > 1) team_ = std::make_unique<CpuTeam>(threads_);
+        if (threads_ == 1)
+          team_.reset();
+        else if (!team_ || team_->size() != threads_)
+          team_ = std::make_unique<CpuTeam>(threads_);
         cpu_decoder_ = std::make_unique<CpuExactDecoder>(
             cpu_->get(), std::vector<uint8_t>(n_, modality_), team_.get());
       } else {

@@ -306,7 +306,17 @@ CpuExactDecoder::CpuExactDecoder(const CpuExactModel& model, std::span<const uin
       team_(team && team->size() > 1 ? team : nullptr),
       modality_(modality.begin(), modality.end()),
       n_(int64_t(modality.size())) {
+  // Attention scratch for the longest cache and the widest head of either stack.
+  const int64_t keys = std::max(model.config.context, model.config.patch);
+  const int64_t head_width = std::max(model.global.width / model.global.heads,
+                                      model.local.width / model.local.heads);
   scratch_.parts.resize(team_ ? team_->size() : 1);
+  for (Scratch::Part& part : scratch_.parts) {
+    part.scores.resize(size_t(keys));
+    part.lo.resize(size_t(keys));
+    part.hi.resize(size_t(keys));
+    part.num.resize(size_t(head_width));
+  }
   const Config& c = model.config;
   auto caches = [&](const CpuExactModel::Stack& s, int64_t capacity) {
     std::vector<Cache> out(s.blocks.size());
@@ -342,12 +352,6 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
     linear(b.qkv, a.data(), n_, acc.data(), sums, team_);
     for (size_t i = 0; i < acc.size(); ++i) qkv[i] = clamp8(round_shift(acc[i], kMultBits));
     const int64_t len = ++c.length, pos = len - 1;
-    for (Scratch::Part& part : scratch_.parts) {
-      part.scores.resize(size_t(len));
-      part.lo.resize(size_t(len));
-      part.hi.resize(size_t(len));
-      part.num.resize(size_t(hd));
-    }
     for (int64_t s = 0; s < n_; ++s) {
       const int8_t* q = qkv.data() + s * 3 * d;  // [3, H, hd]: q, k, v
       for (int64_t head = 0; head < h; ++head) {
