@@ -223,7 +223,7 @@ class ExactByteModel : public BatchByteModel {
           team_.reset();
         else if (!team_ || team_->size() != threads_)
           team_ = std::make_unique<CpuTeam>(threads_);
-        cpu_decoder_ = std::make_unique<CpuExactDecoder>(
+        cpu_decoder_ = std::make_unique<CpuBatchDecoder>(
             cpu_->get(), std::vector<uint8_t>(n_, modality_), team_.get());
       } else {
         const torch::Tensor modality = torch::full(
@@ -354,7 +354,7 @@ class ExactByteModel : public BatchByteModel {
   std::vector<uint8_t> next_;
   unsigned threads_ = 1;
   std::unique_ptr<CpuTeam> team_;  // before cpu_decoder_, which uses it
-  std::unique_ptr<CpuExactDecoder> cpu_decoder_;
+  std::unique_ptr<CpuBatchDecoder> cpu_decoder_;
   uint64_t position_ = 0;
   uint8_t modality_ = 0;
   std::vector<bool> live_;  // streams still in step

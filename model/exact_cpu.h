@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -14,12 +15,24 @@ namespace mbz::model {
 
 class CpuTeam;
 
+// The decoder's products run as AVX-512 VNNI loops where the CPU has them, else as plain
+// loops; both give the same integers. on = false forces the plain ones (for tests); returns
+// whether the vector ones exist here. Not to be called while a decoder runs.
+bool use_vector_kernels(bool on);
+
 // An ExactModel's tensors as plain arrays.
 struct CpuExactModel {
+  // Weights in blocks of 16 outputs and groups of four inputs, [blocks, groups, 16, 4]
+  // (zero beyond out and in), so that one vector instruction takes four inputs of 16
+  // outputs at once.
   struct Linear {
+    static constexpr int64_t kMaxIn = int64_t{1} << 16;  // keeps every sum below 2^31
     int64_t out = 0, in = 0;
-    std::vector<int8_t> weight;  // [out, in]
-    std::vector<int64_t> mult;   // [out]
+    std::vector<int8_t> weight;
+    std::vector<int32_t> row_sum;  // [16 blocks]: 128 * sum_i weight[o][i] (see the .cpp)
+    std::vector<int64_t> mult;     // [out]
+    int64_t blocks() const { return (out + 15) / 16; }
+    int64_t groups() const { return (in + 3) / 4; }
   };
   struct Block {
     std::vector<int64_t> norm1, norm2;
@@ -55,9 +68,13 @@ class CpuExactDecoder {
   int64_t position() const { return position_; }
 
  private:
+  // Keys and values of every stream and head, [N, H, ...] in the layout of HeadLayout in
+  // the .cpp, made for the vector kernels; key_sum [N, H, pitch] is 128 times each key's
+  // sum. The pitch is the capacity rounded up to 64 keys.
   struct Cache {
-    std::vector<int8_t> k, v;  // keys [N, H, capacity, d]; values [N, H, d, capacity]
-    int64_t capacity = 0, length = 0;
+    std::vector<int8_t> k, v;
+    std::vector<int32_t> key_sum;
+    int64_t capacity = 0, pitch = 0, length = 0;
   };
   // One position of every stream through `stack`: r [N, D] residuals in, int8 [N, D] out.
   void stack_step(const CpuExactModel::Stack& stack, std::vector<Cache>& caches,
@@ -65,7 +82,7 @@ class CpuExactDecoder {
 
   struct Scratch {
     std::vector<int8_t> a, qkv, attended, hidden;
-    std::vector<int64_t> acc;
+    std::vector<uint8_t> flipped;  // a product's input, as dot_rows takes it
     std::vector<int32_t> sums;
     struct Part {  // one thread's attention scratch
       std::vector<int32_t> scores;
@@ -85,6 +102,24 @@ class CpuExactDecoder {
   std::vector<uint8_t> patch_;       // [N, P]
   std::vector<int32_t> previous_;    // [N]: the previous byte's id
   std::vector<int64_t> condition_;   // [N, P, Dl]
+};
+
+// CpuExactDecoder's streams split over a team's threads: with N >= 2 streams, groups of
+// streams (as many as threads, at most N), each a decoder of its own whose whole step one
+// thread runs, so threads meet once a byte instead of at every product; with one stream
+// (or one thread), a single decoder that shares its products over the team. The same
+// integers either way.
+class CpuBatchDecoder {
+ public:
+  CpuBatchDecoder(const CpuExactModel& model, std::span<const uint8_t> modality,
+                  CpuTeam* team = nullptr);
+  void next_weights(std::span<int64_t> out);
+  void push(std::span<const uint8_t> bytes);
+
+ private:
+  CpuTeam* team_;
+  std::vector<int64_t> first_;  // each group's first stream, then N
+  std::vector<std::unique_ptr<CpuExactDecoder>> groups_;
 };
 
 }  // namespace mbz::model

@@ -147,13 +147,14 @@ TEST(Exact, CudaDecoderGivesTheCpuIntegers) {
 
 // The plain C++ decoder gives the torch engine's integers, stream by stream.
 // With a team, every product and attention is shared out, however small.
+template <class Decoder = CpuExactDecoder>
 void expect_cpu_decoder_matches(const ExactModel& exact, const torch::Tensor& bytes,
                                 const std::vector<uint8_t>& modality, CpuTeam* team = nullptr) {
   const CpuExactModel cpu(exact);
   const torch::Tensor full =
       exact.forward(bytes, torch::tensor(std::vector<int64_t>(modality.begin(), modality.end())));
   const int64_t n = bytes.size(0), t = bytes.size(1);
-  CpuExactDecoder decoder(cpu, modality, team);
+  Decoder decoder(cpu, modality, team);
   std::vector<int64_t> weights(static_cast<size_t>(n * 256));
   std::vector<uint8_t> next(static_cast<size_t>(n));
   for (int64_t i = 0; i < t; ++i) {
@@ -259,6 +260,17 @@ TEST(Exact, PlainCpuDecoderGivesTheSameIntegers) {
   expect_cpu_decoder_matches(m.exact, bytes, {1, 2, 3});
 }
 
+// The plain loops the decoder falls back to without AVX-512 VNNI give the same integers
+// (on a CPU with it, both kinds are checked), with odd and even stream counts.
+TEST(Exact, CpuDecoderWithoutVectorKernelsGivesTheSameIntegers) {
+  const Models m = tiny_models(8);
+  const torch::Tensor bytes = torch::randint(0, 256, {3, m.exact.config.context_bytes()}, torch::kLong);
+  use_vector_kernels(false);
+  expect_cpu_decoder_matches(m.exact, bytes, {1, 2, 3});
+  expect_cpu_decoder_matches(m.exact, bytes.narrow(0, 0, 2), {0, 3});
+  use_vector_kernels(true);
+}
+
 // Shared out over threads (3: parts of unequal sizes), the steps give the same integers.
 TEST(Exact, CpuDecoderTeamGivesTheSameIntegers) {
   const Models m = tiny_models(7);
@@ -277,6 +289,18 @@ TEST(Exact, CpuDecoderTeamGivesTheSameIntegers) {
                  if (part == 2) throw Error(ErrorCode::kUsageBadArgument, "part 2");
                }),
                Error);
+}
+
+// Streams split over a team's threads in groups (3 streams over 2 threads: groups of 1
+// and 2), or one stream whose products the team shares: the same integers.
+TEST(Exact, CpuBatchDecoderGivesTheSameIntegers) {
+  const Models m = tiny_models(9);
+  const torch::Tensor bytes = torch::randint(0, 256, {3, m.exact.config.context_bytes()}, torch::kLong);
+  CpuTeam team(2, /*min_work=*/0);
+  ASSERT_EQ(team.size(), 2u);
+  expect_cpu_decoder_matches<CpuBatchDecoder>(m.exact, bytes, {1, 2, 3}, &team);
+  expect_cpu_decoder_matches<CpuBatchDecoder>(m.exact, bytes.narrow(0, 1, 1), {2}, &team);
+  expect_cpu_decoder_matches<CpuBatchDecoder>(m.exact, bytes, {3, 0, 1});
 }
 
 TEST(Exact, SameIntegersForAnyBatchAndThreadCount) {
@@ -327,9 +351,11 @@ TEST(Exact, ModelFileRoundTripAndHostileValues) {
   const torch::Tensor modality = torch::tensor({1, 3});
   EXPECT_TRUE(torch::equal(loaded.forward(bytes, modality), m.exact.forward(bytes, modality)));
   // Integer tensors that fit int32 are stored so (half the bytes), and load as before.
-  for (const NamedTensor& t : file.tensors)
-    if (t.name == "global_position" || t.name == "attn_table")
+  for (const NamedTensor& t : file.tensors) {
+    if (t.name == "global_position" || t.name == "attn_table") {
       EXPECT_EQ(t.tensor.scalar_type(), torch::kInt) << t.name;
+    }
+  }
   Checkpoint wide = file;
   for (NamedTensor& t : wide.tensors)
     if (t.tensor.scalar_type() == torch::kInt) t.tensor = t.tensor.to(torch::kLong);
