@@ -121,9 +121,10 @@ const Level& level(int number) {
   // Speeds: one thread of the 2-core development machine on 2 MB of text (200 KB at
   // level 3), loading the bundled model aside (bench/results/hybrid-s4.md); images and
   // audio: whole valid splits, whole processes (README, "Measured"); level 3 on CUDA:
-  // bench/results/levels-gpu-s10.tsv (2 MB of valid text, the bundled model). One lane at
-  // level 3: on a CPU more lanes cost ratio and gain no speed (the model's batch helps a
-  // GPU only).
+  // bench/results/levels-gpu-s10.tsv (2 MB of valid text, the former bundled model). Two
+  // lanes at level 3: the CPU decoder runs each lane's step on a thread of its own and
+  // reads each weight once for both, 1.5 times one lane's speed on 2 cores for 1.3 % more
+  // bytes with the context mixer, 0.3 % without (bench/results/model-s13.md).
   static const Level kLevels[] = {
       {0, false, false, 1, 24, 19, "zstd -19 only (about 1 MB/s compressing)"},
       {1, false, true, 1, 22, 3,
@@ -132,10 +133,10 @@ const Level& level(int number) {
       {2, false, true, 1, 24, 19,
        "context mixing, 64 MiB tables (about 0.65 MB/s compressing, 0.8 MB/s decompressing "
        "text; 0.35 MB/s images, 0.25 MB/s audio)"},
-      {3, true, true, 1, 24, 19,
+      {3, true, true, 2, 24, 19,
        "the byte model mixed with context mixing (about 30 KB/s each way with the bundled "
-       "model on a CPU; on an H200 with --device cuda --lanes 1024 about 0.2 MB/s "
-       "compressing, 0.6 MB/s decompressing text)"},
+       "model on 2 CPU cores; the model alone, --no-cm, on an H200 with --device cuda "
+       "--lanes 4096: about 1.8 MB/s compressing, 0.85 MB/s decompressing text)"},
   };
   return kLevels[std::clamp(number, kMinLevel, kMaxLevel)];
 }

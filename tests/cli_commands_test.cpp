@@ -317,7 +317,7 @@ TEST_F(CliTest, LevelsLanesAndInfoMethods) {
   EXPECT_LT(sizes[2], sizes[0]);  // the context mixer beats zstd on text
   // Level 3's lanes and methods, and --lanes, are recorded and shown.
   const Result info = mbz("info l3.mbz");
-  EXPECT_NE(info.out.find("  lanes           1 (context mixer revision 1"), std::string::npos)
+  EXPECT_NE(info.out.find("  lanes           2 (context mixer revision 1"), std::string::npos)
       << info.out;
   EXPECT_NE(info.out.find("    stored      1 chunks, 8192 => 8192 bytes"), std::string::npos)
       << info.out;
