@@ -137,17 +137,33 @@ Tensor to_int8(const Tensor& a) {
   return a.clamp(-127, 127).to(torch::kFloat);
 }
 
+// The float32 product of one piece of int8 operands (K <= kExactChunk). Where one of them
+// is bfloat16 (a decoder cache on CUDA, ExactCache), both go in as bfloat16, which holds
+// int8 values exactly, and the products add in float32 (compat::bf16_bmm): the same sums.
+Tensor piece_product(const Tensor& a, const Tensor& b) {
+  if (a.scalar_type() != torch::kBFloat16 && b.scalar_type() != torch::kBFloat16)
+    return torch::matmul(a, b);
+  const Tensor x = a.to(torch::kBFloat16), y = b.to(torch::kBFloat16);
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 2);
+  shape.push_back(x.size(-2));
+  shape.push_back(y.size(-1));
+  return compat::bf16_bmm(x.reshape({-1, x.size(-2), x.size(-1)}),
+                          y.reshape({-1, y.size(-2), y.size(-1)}))
+      .view(shape);
+}
+
 // a [..., M, K] times b [..., K, N], both int8: the exact int64 product. The shared
 // dimension is cut into pieces of kExactChunk, so every partial sum of a piece is an
 // integer of magnitude < 2^24 and float32 represents it exactly in any summation order.
 Tensor exact_matmul(const Tensor& a, const Tensor& b) {
   const int64_t k = a.size(-1);
-  if (a.scalar_type() != torch::kFloat || b.scalar_type() != torch::kFloat)
-    throw Error(ErrorCode::kUsageBadArgument, "exact matmul: operands must be float32");
+  for (const Tensor* t : {&a, &b})
+    if (t->scalar_type() != torch::kFloat && t->scalar_type() != torch::kBFloat16)
+      throw Error(ErrorCode::kUsageBadArgument, "exact matmul: operands must be float32 or bfloat16");
   Tensor sum;
   for (int64_t i = 0; i < k; i += kExactChunk) {
     const int64_t n = std::min(kExactChunk, k - i);
-    const Tensor product = torch::matmul(a.narrow(-1, i, n), b.narrow(-2, i, n));
+    const Tensor product = piece_product(a.narrow(-1, i, n), b.narrow(-2, i, n));
     if (product.scalar_type() != torch::kFloat)  // autocast would round the sums
       throw Error(ErrorCode::kUsageBadArgument, "exact matmul: the product is not float32");
     const Tensor part = product.to(torch::kLong);
@@ -159,7 +175,7 @@ Tensor exact_matmul(const Tensor& a, const Tensor& b) {
 // exact_matmul's product as int32, for products known to stay below 2^31 in magnitude
 // (attention scores: |q . k| <= d 127^2 < 2^26 for heads up to 4096 wide).
 Tensor exact_matmul_int(const Tensor& a, const Tensor& b) {
-  if (a.size(-1) <= kExactChunk) return torch::matmul(a, b).to(torch::kInt);
+  if (a.size(-1) <= kExactChunk) return piece_product(a, b).to(torch::kInt);
   return exact_matmul(a, b).to(torch::kInt);
 }
 
@@ -308,8 +324,8 @@ Tensor stack_step(const ExactStack& s, Tensor r, std::vector<ExactCache>& caches
     {
       Stage stage("qkv");
       const auto [q1, k, v] = split_heads(linear(rms_norm(r, block.norm1), block.qkv), s.heads);
-      c.k.index_copy_(2, position, k);
-      c.v.index_copy_(2, position, v);
+      c.k.index_copy_(2, position, k.to(c.k.scalar_type()));
+      c.v.index_copy_(2, position, v.to(c.v.scalar_type()));
       q = q1;
     }
     Tensor scores;  // [N, H, 1, keys]
@@ -329,8 +345,10 @@ std::vector<ExactCache> new_caches(const ExactStack& s, int64_t n, int64_t capac
                                    torch::Device device) {
   std::vector<ExactCache> caches(s.blocks.size());
   const int64_t width = s.blocks.empty() ? 0 : s.blocks[0].norm1.size(0);
+  // bfloat16 where the products can take it (half the bytes that every step reads).
+  const auto type = compat::has_bf16_bmm(device) ? torch::kBFloat16 : torch::kFloat;
   for (ExactCache& c : caches) {
-    c.k = torch::zeros({n, s.heads, capacity, width / s.heads}, torch::dtype(torch::kFloat).device(device));
+    c.k = torch::zeros({n, s.heads, capacity, width / s.heads}, torch::dtype(type).device(device));
     c.v = torch::zeros_like(c.k);
   }
   return caches;

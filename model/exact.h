@@ -66,8 +66,9 @@ struct ExactStack {
   int64_t heads = 1;
 };
 
-// Keys and values of one exact attention layer: int8 values held as float32. A step
-// writes at its position and masks the later ones (stack_step), so no length is kept.
+// Keys and values of one exact attention layer: int8 values held as float32, or as
+// bfloat16 on CUDA with LibTorch 2.8 on (exact too, half the bytes). A step writes at its
+// position and masks the later ones (stack_step), so no length is kept.
 struct ExactCache {
   torch::Tensor k, v;  // [N, H, capacity, d]
 };

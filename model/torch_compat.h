@@ -22,6 +22,33 @@ namespace mbz::model::compat {
 #if TORCH_VERSION_MAJOR >= 2
 #define MBZ_TORCH_SDPA 1
 #endif
+// bmm with a float32 result from bfloat16 operands (out_dtype) on CUDA: in the 2.x releases
+// we build against from 2.8 on.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 8)
+#define MBZ_TORCH_BMM_OUT_DTYPE 1
+#endif
+
+// Whether bf16_bmm runs here: a CUDA device and a LibTorch with bmm's out_dtype.
+inline bool has_bf16_bmm(const torch::Device& device) {
+#ifdef MBZ_TORCH_BMM_OUT_DTYPE
+  return device.is_cuda();
+#else
+  (void)device;
+  return false;
+#endif
+}
+
+// a [B, M, K] times b [B, K, N], both bfloat16, with float32 products summed in float32 into
+// a float32 result. Only where has_bf16_bmm() says so.
+inline torch::Tensor bf16_bmm(const torch::Tensor& a, const torch::Tensor& b) {
+#ifdef MBZ_TORCH_BMM_OUT_DTYPE
+  return at::bmm(a, b, at::kFloat);
+#else
+  (void)b;
+  TORCH_CHECK(false, "bf16_bmm needs LibTorch 2.8 or later on CUDA");
+  return a;
+#endif
+}
 
 // While alive, CUDA ops run under bf16 autocast (matmuls in bf16, reductions in fp32).
 // Does nothing when `enabled` is false, so CPU training stays fp32.
