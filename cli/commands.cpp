@@ -184,7 +184,13 @@ void compress_one(const Options& o, const std::string& input) {
   Header header;
   header.chunk_log = std::countr_zero(o.chunk_size ? o.chunk_size : kDefaultSegment);
   header.model = model.identity();
-  header.lanes = o.lanes ? o.lanes : lv.lanes;
+  // Lanes buy speed, not ratio: an input known to be small enough that a lane would get
+  // less than kMinLaneBytes is coded in one.
+  const std::optional<uint64_t> coded_size =
+      whole ? std::optional<uint64_t>(flat.stream.size()) : size;
+  header.lanes = o.lanes                                       ? o.lanes
+                 : coded_size && *coded_size < 2 * kMinLaneBytes ? 1
+                                                                : lv.lanes;
   header.cm_context_bits = static_cast<uint8_t>(lv.cm_context_bits);
   header.modality = static_cast<uint8_t>(flat.modality);
   header.params = flat.params;

@@ -28,6 +28,8 @@ struct Level {
   const char* help;     // what it does and how fast it is (measured: bench/results/hybrid-s4.md)
 };
 inline constexpr int kMinLevel = 0, kMaxLevel = 3;
+// Without --lanes, an input known to be under twice this is coded in one lane.
+inline constexpr uint64_t kMinLaneBytes = 32768;
 inline constexpr int kDefaultLevel = 2;       // no --model given
 inline constexpr int kDefaultModelLevel = 3;  // --model given: the model is wanted
 const Level& level(int number);

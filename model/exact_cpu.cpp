@@ -114,7 +114,7 @@ int64_t isqrt(int64_t n) {
 #endif
 
 constexpr int64_t kVector = 64;          // bytes of an AVX-512 register
-constexpr int64_t kMaxHeadWidth = 1024;  // checked as a model is made
+constexpr int64_t kMaxHeadWidth = 4096;  // the widest a model file may have (EXACT.md)
 
 int64_t padded(int64_t in) { return (in + kVector - 1) / kVector * kVector; }
 
@@ -311,8 +311,8 @@ MBZ_VNNI_TARGET void key_scores_vnni(const int8_t* keys, const int32_t* key_sum,
                                      const HeadLayout& at, int64_t len, const int8_t* q,
                                      int32_t* scores) {
   const int64_t groups = at.kd / 4, block = at.kd * 16;
-  std::array<uint8_t, kMaxHeadWidth> qb{};  // q + 128 as unsigned bytes
-  for (int64_t d = 0; d < at.hd; ++d) qb[size_t(d)] = uint8_t(q[d]) ^ 0x80;
+  std::array<uint8_t, kMaxHeadWidth> qb;  // q + 128 as unsigned bytes, then zeros up to kd
+  for (int64_t d = 0; d < at.kd; ++d) qb[size_t(d)] = d < at.hd ? uint8_t(q[d]) ^ 0x80 : 0;
   int64_t j = 0;
   for (; j + 64 <= len; j += 64) {
     const int8_t* k = keys + j / 16 * block;
