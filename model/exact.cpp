@@ -141,8 +141,23 @@ Tensor to_int8(const Tensor& a) {
 // is bfloat16 (a decoder cache on CUDA, ExactCache), both go in as bfloat16, which holds
 // int8 values exactly, and the products add in float32 (compat::bf16_bmm): the same sums.
 Tensor piece_product(const Tensor& a, const Tensor& b) {
-  if (a.scalar_type() != torch::kBFloat16 && b.scalar_type() != torch::kBFloat16)
-    return torch::matmul(a, b);
+  if (a.scalar_type() != torch::kBFloat16 && b.scalar_type() != torch::kBFloat16) {
+    if (!a.is_cuda()) return torch::matmul(a, b);
+    // On CUDA as TF32: every operand here is an integer of magnitude at most 127, which
+    // TF32's 10-bit mantissa holds, and cuBLAS adds the products in float32, so the sums
+    // are those of full float32, from the tensor cores.
+    const bool before = at::globalContext().allowTF32CuBLAS();
+    at::globalContext().setAllowTF32CuBLAS(true);
+    Tensor product;
+    try {
+      product = torch::matmul(a, b);
+    } catch (...) {
+      at::globalContext().setAllowTF32CuBLAS(before);
+      throw;
+    }
+    at::globalContext().setAllowTF32CuBLAS(before);
+    return product;
+  }
   const Tensor x = a.to(torch::kBFloat16), y = b.to(torch::kBFloat16);
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 2);
   shape.push_back(x.size(-2));
@@ -920,7 +935,7 @@ ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality, bool
   patch_index_ = torch::zeros({1}, modality.options());
   byte_index_ = torch::zeros({1}, modality.options());
   condition_ = torch::zeros({n_, c.patch, c.local_width}, modality.options());
-  for (int64_t keys = std::min<int64_t>(kFirstKeys, c.context);; keys = std::min(2 * keys, c.context)) {
+  for (int64_t keys = std::min<int64_t>(kFirstKeys, c.context);; keys = std::min(keys + kFirstKeys, c.context)) {
     key_counts_.push_back(keys);
     if (keys == c.context) break;
   }

@@ -176,8 +176,8 @@ class ExactDecoder {
   torch::Tensor local_step();
   size_t bucket(int64_t patch) const;  // the first key count above `patch`
   void capture(size_t bucket);
-  // The global step attends over the first kFirstKeys patches, then twice as many, and so
-  // on up to the context: key_counts_.
+  // The global step attends over the first kFirstKeys patches, then kFirstKeys more, and
+  // so on up to the context (key_counts_, a CUDA graph each).
   static constexpr int64_t kFirstKeys = 64;
 
   const ExactModel& model_;
