@@ -122,9 +122,9 @@ const Level& level(int number) {
   // level 3), loading the bundled model aside (bench/results/hybrid-s4.md); images and
   // audio: whole valid splits, whole processes (README, "Measured"); level 3 on CUDA:
   // bench/results/levels-gpu-s10.tsv (2 MB of valid text, the former bundled model). Two
-  // lanes at level 3: the CPU decoder runs each lane's step on a thread of its own and
-  // reads each weight once for both, 1.5 times one lane's speed on 2 cores for 1.3 % more
-  // bytes with the context mixer, 0.3 % without (bench/results/model-s13.md).
+  // lanes at level 3: the CPU decoder runs each lane's step on a thread of its own (on one
+  // thread, it reads each weight once for both), 1.5 times one lane's speed on 2 cores for
+  // 1.3 % more bytes with the context mixer, 0.3 % without (bench/results/model-s13.md).
   static const Level kLevels[] = {
       {0, false, false, 1, 24, 19, "zstd -19 only (about 1 MB/s compressing)"},
       {1, false, true, 1, 22, 3,
@@ -186,11 +186,12 @@ void compress_one(const Options& o, const std::string& input) {
   header.model = model.identity();
   // Lanes buy speed, not ratio: an input known to be small enough that a lane would get
   // less than kMinLaneBytes is coded in one.
-  const std::optional<uint64_t> coded_size =
-      whole ? std::optional<uint64_t>(flat.stream.size()) : size;
-  header.lanes = o.lanes                                       ? o.lanes
-                 : coded_size && *coded_size < 2 * kMinLaneBytes ? 1
-                                                                : lv.lanes;
+  // (a first read shorter than asked for is the whole input: its size is known then too)
+  const bool small = whole                        ? flat.stream.size() < 2 * kMinLaneBytes
+                     : size                       ? size.value() < 2 * kMinLaneBytes
+                     : data.size() < kDetectBytes ? data.size() < 2 * kMinLaneBytes
+                                                  : false;
+  header.lanes = o.lanes ? o.lanes : small ? 1 : lv.lanes;
   header.cm_context_bits = static_cast<uint8_t>(lv.cm_context_bits);
   header.modality = static_cast<uint8_t>(flat.modality);
   header.params = flat.params;

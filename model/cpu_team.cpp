@@ -75,8 +75,12 @@ void CpuTeam::dispatch(int64_t n) {
     else
       std::this_thread::yield();
   }
+  // The first part's error in part order; the others go with it (a later run starts clean).
+  std::exception_ptr first;
   for (std::exception_ptr& e : errors_)
-    if (e) std::rethrow_exception(std::exchange(e, nullptr));
+    if (e && !first) first = std::exchange(e, nullptr);
+    else e = nullptr;
+  if (first) std::rethrow_exception(first);
 }
 
 void CpuTeam::helper() {

@@ -137,26 +137,41 @@ Tensor to_int8(const Tensor& a) {
   return a.clamp(-127, 127).to(torch::kFloat);
 }
 
+// While alive, cuBLAS may run float32 products as TF32: exact for this engine's, whose
+// operands are integers of magnitude at most 127 (TF32's 10-bit mantissa holds them) and
+// whose sums cuBLAS keeps in float32; the tensor cores then do the work. The flag is the
+// process's, shared by the threads that decode segments: the first scope in sets it and
+// the last one out puts back what it was.
+class Tf32Products {
+ public:
+  Tf32Products() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (users_++ == 0) {
+      saved_ = at::globalContext().allowTF32CuBLAS();
+      at::globalContext().setAllowTF32CuBLAS(true);
+    }
+  }
+  ~Tf32Products() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (--users_ == 0) at::globalContext().setAllowTF32CuBLAS(saved_);
+  }
+  Tf32Products(const Tf32Products&) = delete;
+  Tf32Products& operator=(const Tf32Products&) = delete;
+
+ private:
+  static inline std::mutex mutex_;
+  static inline int users_ = 0;
+  static inline bool saved_ = false;
+};
+
 // The float32 product of one piece of int8 operands (K <= kExactChunk). Where one of them
 // is bfloat16 (a decoder cache on CUDA, ExactCache), both go in as bfloat16, which holds
 // int8 values exactly, and the products add in float32 (compat::bf16_bmm): the same sums.
 Tensor piece_product(const Tensor& a, const Tensor& b) {
   if (a.scalar_type() != torch::kBFloat16 && b.scalar_type() != torch::kBFloat16) {
     if (!a.is_cuda()) return torch::matmul(a, b);
-    // On CUDA as TF32: every operand here is an integer of magnitude at most 127, which
-    // TF32's 10-bit mantissa holds, and cuBLAS adds the products in float32, so the sums
-    // are those of full float32, from the tensor cores.
-    const bool before = at::globalContext().allowTF32CuBLAS();
-    at::globalContext().setAllowTF32CuBLAS(true);
-    Tensor product;
-    try {
-      product = torch::matmul(a, b);
-    } catch (...) {
-      at::globalContext().setAllowTF32CuBLAS(before);
-      throw;
-    }
-    at::globalContext().setAllowTF32CuBLAS(before);
-    return product;
+    const Tf32Products tf32;
+    return torch::matmul(a, b);
   }
   const Tensor x = a.to(torch::kBFloat16), y = b.to(torch::kBFloat16);
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end() - 2);
@@ -935,7 +950,8 @@ ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality, bool
   patch_index_ = torch::zeros({1}, modality.options());
   byte_index_ = torch::zeros({1}, modality.options());
   condition_ = torch::zeros({n_, c.patch, c.local_width}, modality.options());
-  for (int64_t keys = std::min<int64_t>(kFirstKeys, c.context);; keys = std::min(keys + kFirstKeys, c.context)) {
+  for (int64_t keys = std::min<int64_t>(kFirstKeys, c.context);;
+       keys = std::min(keys < kStepKeysUpTo ? keys + kFirstKeys : 2 * keys, c.context)) {
     key_counts_.push_back(keys);
     if (keys == c.context) break;
   }

@@ -177,8 +177,10 @@ class ExactDecoder {
   size_t bucket(int64_t patch) const;  // the first key count above `patch`
   void capture(size_t bucket);
   // The global step attends over the first kFirstKeys patches, then kFirstKeys more, and
-  // so on up to the context (key_counts_, a CUDA graph each).
-  static constexpr int64_t kFirstKeys = 64;
+  // so on up to kStepKeysUpTo, then twice as many each time up to the context
+  // (key_counts_, a CUDA graph each, each with memory of its own: so that longer contexts
+  // do not need a graph per 64 patches).
+  static constexpr int64_t kFirstKeys = 64, kStepKeysUpTo = 1024;
 
   const ExactModel& model_;
   torch::Tensor modality_;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -389,14 +390,14 @@ struct Kernels {
   WeightedValues weighted_values;
 };
 
-Kernels kernels(bool vector) {
+constexpr Kernels kPlainKernels{dot_rows_plain, key_scores_plain, weighted_values_plain};
 #ifdef MBZ_VNNI
-  if (vector) return {dot_rows_vnni, key_scores_vnni, weighted_values_vnni};
+constexpr Kernels kVnniKernels{dot_rows_vnni, key_scores_vnni, weighted_values_vnni};
+#else
+constexpr Kernels kVnniKernels = kPlainKernels;
 #endif
-  (void)vector;
-  return {dot_rows_plain, key_scores_plain, weighted_values_plain};
-}
-Kernels active = kernels(has_vnni());
+std::atomic<const Kernels*> active_kernels{has_vnni() ? &kVnniKernels : &kPlainKernels};
+const Kernels& active() { return *active_kernels.load(std::memory_order_relaxed); }
 
 // fn(begin, end) over the rows [0, rows) of a product of `work` multiply-adds: shared out
 // over the team when it is large enough.
@@ -450,7 +451,7 @@ void product(const CpuExactModel::Linear& l, const int8_t* x, int64_t n, T* y,
   const int64_t pitch = 16 * l.blocks();
   sums.resize(size_t(n * pitch));
   over_rows(team, l.blocks(), n * l.out * l.in, [&](int64_t b, int64_t e) {
-    active.dot_rows(l, b, e, xs.data(), n, sums.data(), pitch);
+    active().dot_rows(l, b, e, xs.data(), n, sums.data(), pitch);
     const int64_t first = 16 * b, count = std::min(16 * e, l.out) - first;
     for (int64_t s = 0; s < n; ++s)
       finish(sums.data() + s * pitch + first, l.mult.data() + first, count, y + s * l.out + first);
@@ -475,7 +476,7 @@ void rms_norm(const int64_t* r, int64_t n, int64_t d, const std::vector<int64_t>
 }  // namespace
 
 bool use_vector_kernels(bool on) {
-  active = kernels(on && has_vnni());
+  active_kernels.store(on && has_vnni() ? &kVnniKernels : &kPlainKernels, std::memory_order_relaxed);
   return has_vnni();
 }
 
@@ -579,11 +580,11 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
       for (int64_t sh = first; sh < last; ++sh) {
         const int64_t s = sh / h, head = sh % h, at = sh * pitch;
         const int8_t* q = qkv.data() + s * 3 * d + head * hd;
-        active.key_scores(c.k.data() + at * layout.kd, c.key_sum.data() + at, layout, len, q,
+        active().key_scores(c.k.data() + at * layout.kd, c.key_sum.data() + at, layout, len, q,
                           scores.data());
         const int64_t total = attention_weights(scores.data(), len, b.score_mult,
                                                 model_.attn_table.data(), lo.data(), hi.data());
-        active.weighted_values(lo.data(), hi.data(), c.v.data() + at * layout.vd, layout, len,
+        active().weighted_values(lo.data(), hi.data(), c.v.data() + at * layout.vd, layout, len,
                                num.data());
         // num * value_mult / (total << kMultBits) rounded half up: floor((2a + t) / 2t)
         const int64_t den = 2 * (total << kMultBits);
@@ -607,17 +608,22 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
   rms_norm(r.data(), n_, d, stack.norm, out.data());
 }
 
-void CpuExactDecoder::next_weights(std::span<int64_t> out) {
+void CpuExactDecoder::check_next(size_t out_size) const {
   const Config& c = model_.config;
-  const int64_t p = c.patch, dg = c.global_width, dl = c.local_width, piece = dg / p;
-  const int64_t j = position_ % p, k = position_ / p;
   if (pending_)
     throw Error(ErrorCode::kUsageBadArgument, "exact decoder: next_weights() twice without push()");
   if (position_ >= c.context_bytes())
     throw Error(ErrorCode::kUsageBadArgument, "exact decoder: streams end at the context, " +
                                                   std::to_string(c.context_bytes()) + " bytes");
-  if (out.size() != size_t(n_ * kByteValues))
+  if (out_size != size_t(n_ * kByteValues))
     throw Error(ErrorCode::kUsageBadArgument, "exact decoder: output must hold N x 256 weights");
+}
+
+void CpuExactDecoder::next_weights(std::span<int64_t> out) {
+  const Config& c = model_.config;
+  const int64_t p = c.patch, dg = c.global_width, dl = c.local_width, piece = dg / p;
+  const int64_t j = position_ % p, k = position_ / p;
+  check_next(out.size());
   if (j == 0) {
     std::vector<int64_t> r(size_t(n_ * dg));
     for (int64_t s = 0; s < n_; ++s)
@@ -682,8 +688,12 @@ CpuBatchDecoder::CpuBatchDecoder(const CpuExactModel& model, std::span<const uin
 }
 
 void CpuBatchDecoder::next_weights(std::span<int64_t> out) {
+  // The groups step together: what one would refuse, all would; refused here, before any
+  // of them moves.
   if (out.size() != size_t(first_.back() * kByteValues))
     throw Error(ErrorCode::kUsageBadArgument, "exact decoder: output must hold N x 256 weights");
+  for (size_t g = 0; g < groups_.size(); ++g)
+    groups_[g]->check_next(size_t((first_[g + 1] - first_[g]) * kByteValues));
   auto run = [&](unsigned, int64_t begin, int64_t end) {
     for (int64_t g = begin; g < end; ++g)
       groups_[size_t(g)]->next_weights(out.subspan(size_t(first_[g] * kByteValues),

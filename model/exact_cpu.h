@@ -66,6 +66,8 @@ class CpuExactDecoder {
   void next_weights(std::span<int64_t> out);
   void push(std::span<const uint8_t> bytes);
   int64_t position() const { return position_; }
+  // Throws what next_weights() would refuse with an output of out_size weights.
+  void check_next(size_t out_size) const;
 
  private:
   // Keys and values of every stream and head, [N, H, ...] in the layout of HeadLayout in

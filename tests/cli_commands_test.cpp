@@ -328,6 +328,11 @@ TEST_F(CliTest, LevelsLanesAndInfoMethods) {
   put("big", text_bytes(70000, 22));  // large enough for two lanes of 32 KiB
   ASSERT_EQ(mbz("compress -q -f --model order2-v1 --level 3 -o big.mbz big").code(), 0);
   EXPECT_NE(mbz("info big.mbz").out.find("  lanes           2 ("), std::string::npos);
+  // From a pipe: a small input is known whole after the first read, a large one is not.
+  ASSERT_EQ(mbz("compress -q -f --model order2-v1 --level 3 -o pipe.mbz -", data).code(), 0);
+  EXPECT_NE(mbz("info pipe.mbz").out.find("  lanes           1 ("), std::string::npos);
+  ASSERT_EQ(mbz("compress -q -f --model order2-v1 --level 3 -o pipe.mbz -", get("big")).code(), 0);
+  EXPECT_NE(mbz("info pipe.mbz").out.find("  lanes           2 ("), std::string::npos);
   ASSERT_EQ(mbz("compress -q -f --chunk-size 8K --model order2-v1 --lanes 5 -o k5.mbz f").code(), 0);
   const Result json = mbz("info --json k5.mbz");
   EXPECT_NE(json.out.find(R"("lanes":5,"cm":{"revision":1,"context_bits":24,"match_bits":22})"),

@@ -265,10 +265,12 @@ TEST(Exact, PlainCpuDecoderGivesTheSameIntegers) {
 TEST(Exact, CpuDecoderWithoutVectorKernelsGivesTheSameIntegers) {
   const Models m = tiny_models(8);
   const torch::Tensor bytes = torch::randint(0, 256, {3, m.exact.config.context_bytes()}, torch::kLong);
-  use_vector_kernels(false);
+  struct PlainKernels {  // back to the vector ones however the test ends
+    PlainKernels() { use_vector_kernels(false); }
+    ~PlainKernels() { use_vector_kernels(true); }
+  } plain;
   expect_cpu_decoder_matches(m.exact, bytes, {1, 2, 3});
   expect_cpu_decoder_matches(m.exact, bytes.narrow(0, 0, 2), {0, 3});
-  use_vector_kernels(true);
 }
 
 // Shared out over threads (3: parts of unequal sizes), the steps give the same integers.
