@@ -45,13 +45,12 @@ CpuExactModel::Linear linear_of(const ExactLinear& l) {
                                                     " inputs is not supported on the CPU");
   const torch::Tensor w = l.weight.to(torch::kCPU).to(torch::kChar).contiguous();
   const int8_t* rows = w.data_ptr<int8_t>();
-  const int64_t groups = out.groups();
-  out.weight.assign(size_t(out.blocks() * groups * 64), 0);
+  out.weight.assign(size_t(out.blocks() * out.groups() * 64), 0);
   out.row_sum.assign(size_t(out.blocks() * 16), 0);
   for (int64_t o = 0; o < out.out; ++o)
     for (int64_t i = 0; i < out.in; ++i) {
       const int8_t v = rows[o * out.in + i];
-      out.weight[size_t(((o / 16 * groups + i / 4) * 16 + o % 16) * 4 + i % 4)] = v;
+      out.weight[out.at(o, i)] = v;
       out.row_sum[size_t(o)] += 128 * int32_t(v);
     }
   out.mult = longs(l.mult);
@@ -144,13 +143,12 @@ using DotRows = void (*)(const CpuExactModel::Linear& l, int64_t first, int64_t 
 MBZ_CPU_VERSIONS void dot_rows_plain(const CpuExactModel::Linear& l, int64_t first, int64_t last,
                                      const uint8_t* xs, int64_t n, int32_t* out,
                                      int64_t out_pitch) {
-  const int64_t groups = l.groups();
+  const int64_t pitch = 4 * l.groups();
   for (int64_t s = 0; s < n; ++s)
     for (int64_t o = first * 16; o < last * 16; ++o) {
       int32_t sum = 0;
-      for (int64_t i = 0; i < 4 * groups; ++i)
-        sum += int32_t(l.weight[size_t(((o / 16 * groups + i / 4) * 16 + o % 16) * 4 + i % 4)]) *
-               (int32_t(xs[s * 4 * groups + i]) - 128);
+      for (int64_t i = 0; i < l.in; ++i)
+        sum += int32_t(l.weight[l.at(o, i)]) * (int32_t(xs[s * pitch + i]) - 128);
       out[s * out_pitch + o] = sum;
     }
 }
@@ -546,7 +544,12 @@ void CpuExactDecoder::stack_step(const CpuExactModel::Stack& stack, std::vector<
   const int64_t d = stack.width, h = stack.heads, hd = d / h;
   const HeadLayout layout(hd);
   // Scratch space kept between steps: this runs once per byte.
-  auto& [a, qkv, attended, hid, flipped, sums, parts] = scratch_;
+  std::vector<int8_t>& a = scratch_.a;
+  std::vector<int8_t>& qkv = scratch_.qkv;
+  std::vector<int8_t>& attended = scratch_.attended;
+  std::vector<int8_t>& hid = scratch_.hidden;
+  std::vector<uint8_t>& flipped = scratch_.flipped;
+  std::vector<int32_t>& sums = scratch_.sums;
   a.resize(size_t(n_ * d));
   qkv.resize(size_t(n_ * 3 * d));
   attended.resize(size_t(n_ * d));
@@ -624,8 +627,10 @@ void CpuExactDecoder::next_weights(std::span<int64_t> out) {
   const int64_t p = c.patch, dg = c.global_width, dl = c.local_width, piece = dg / p;
   const int64_t j = position_ % p, k = position_ / p;
   check_next(out.size());
+  std::vector<int64_t>& r = scratch_.residual;
+  std::vector<int8_t>& y = scratch_.stack_out;
   if (j == 0) {
-    std::vector<int64_t> r(size_t(n_ * dg));
+    r.resize(size_t(n_ * dg));
     for (int64_t s = 0; s < n_; ++s)
       for (int64_t i = 0; i < dg; ++i) {
         const int64_t in =
@@ -633,24 +638,23 @@ void CpuExactDecoder::next_weights(std::span<int64_t> out) {
                    : model_.global_bytes[size_t(patch_[s * p + i / piece] * piece + i % piece)];
         r[s * dg + i] = add_residual(in, model_.global_position[size_t(k * dg + i)]);
       }
-    std::vector<int8_t> g;
-    stack_step(model_.global, global_caches_, r, g);
-    // g [N, P, piece] as N * P inputs of one piece each, to [N, P, Dl]
-    product(model_.global_to_local, g.data(), n_ * p, condition_.data(), scratch_.flipped,
+    stack_step(model_.global, global_caches_, r, y);
+    // y [N, P, piece] as N * P inputs of one piece each, to [N, P, Dl]
+    product(model_.global_to_local, y.data(), n_ * p, condition_.data(), scratch_.flipped,
             scratch_.sums, team_, scaled_out);
     for (Cache& cache : local_caches_) cache.length = 0;
   }
-  std::vector<int64_t> r(size_t(n_ * dl));
+  r.resize(size_t(n_ * dl));
   for (int64_t s = 0; s < n_; ++s)
     for (int64_t i = 0; i < dl; ++i)
       r[s * dl + i] = add_residual(
           add_residual(condition_[size_t((s * p + j) * dl + i)],
                        model_.local_bytes[size_t(previous_[s] * dl + i)]),
           model_.local_position[size_t(j * dl + i)]);
-  std::vector<int8_t> h;
-  stack_step(model_.local, local_caches_, r, h);
-  std::vector<int64_t> z(size_t(n_ * kByteValues));
-  product(model_.head, h.data(), n_, z.data(), scratch_.flipped, scratch_.sums, team_, scaled_out);
+  stack_step(model_.local, local_caches_, r, y);
+  std::vector<int64_t>& z = scratch_.logits;
+  z.resize(size_t(n_ * kByteValues));
+  product(model_.head, y.data(), n_, z.data(), scratch_.flipped, scratch_.sums, team_, scaled_out);
   for (int64_t s = 0; s < n_; ++s) {
     int64_t* zs = z.data() + s * kByteValues;
     int64_t best = INT64_MIN;

@@ -33,6 +33,10 @@ struct CpuExactModel {
     std::vector<int64_t> mult;     // [out]
     int64_t blocks() const { return (out + 15) / 16; }
     int64_t groups() const { return (in + 3) / 4; }
+    // Where weight [o][i] sits in `weight`.
+    size_t at(int64_t o, int64_t i) const {
+      return size_t(((o / 16 * groups() + i / 4) * 16 + o % 16) * 4 + i % 4);
+    }
   };
   struct Block {
     std::vector<int64_t> norm1, norm2;
@@ -86,6 +90,9 @@ class CpuExactDecoder {
     std::vector<int8_t> a, qkv, attended, hidden;
     std::vector<uint8_t> flipped;  // a product's input, as dot_rows takes it
     std::vector<int32_t> sums;
+    // A step's stack input (residuals), output (int8) and logits, kept between bytes.
+    std::vector<int64_t> residual, logits;
+    std::vector<int8_t> stack_out;
     struct Part {  // one thread's attention scratch
       std::vector<int32_t> scores;
       std::vector<uint8_t> lo, hi;  // attention weights, low and high bytes
