@@ -26,6 +26,12 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/cuda.h>
 #endif
+#if MBZ_EXACT_CUDA_KERNELS
+#include <c10/cuda/CUDAStream.h>
+
+#include "codec/range_coder.h"
+#include "model/exact_cuda.h"
+#endif
 
 namespace mbz::model {
 
@@ -931,26 +937,252 @@ Tensor cdf_tables(const Tensor& weights) {
 }
 
 namespace {
-bool cuda_graphs_from_environment() {
-  const char* graphs = std::getenv("MBZ_CUDA_GRAPHS");
-  return !graphs || std::string(graphs) != "0";
+bool on_unless_environment_says_0(const char* name) {
+  const char* value = std::getenv(name);
+  return !value || std::string(value) != "0";
 }
 }  // namespace
 
+#if MBZ_EXACT_CUDA_KERNELS
+namespace {
+
+// The model's tensors as exact_cuda.h's kernels take them: packed weights, int64 gains,
+// multipliers and embeddings, the attention table as int32. The stacks' rows and caches
+// are set by each user (with_rows).
+struct KernelWeights {
+  cuda::Stack global, local;
+  cuda::Linear to_local, head;
+  const int64_t *global_start = nullptr, *global_bytes = nullptr, *global_position = nullptr;
+  const int64_t *local_bytes = nullptr, *local_position = nullptr, *head_table = nullptr;
+  std::vector<Tensor> memory;  // what the pointers above point into
+  bool supported = false;      // the model's shapes suit the kernels (cuda::unsupported)
+
+  explicit KernelWeights(const ExactModel& m) {
+    global = stack(m.global, m.attn_table, m.config.context);
+    local = stack(m.local, m.attn_table, m.config.patch);
+    supported = !cuda::unsupported(global) && !cuda::unsupported(local);
+    if (!supported) return;
+    to_local = linear(m.global_to_local);
+    head = linear(m.head);
+    global_start = longs(m.global_start);
+    global_bytes = longs(m.global_bytes);
+    global_position = longs(m.global_position);
+    local_bytes = longs(m.local_bytes);
+    local_position = longs(m.local_position);
+    head_table = longs(m.head_table);
+  }
+
+  const int64_t* longs(const Tensor& t) {
+    memory.push_back(t.to(torch::kLong).contiguous());
+    return memory.back().data_ptr<int64_t>();
+  }
+  // Word [i][o] holds inputs 4i .. 4i + 3 of output o, the first in the lowest byte.
+  cuda::Linear linear(const ExactLinear& l) {
+    const Tensor w = l.weight.to(torch::kCPU).to(torch::kChar).contiguous();
+    const int64_t out = w.size(0), in = w.size(1);
+    const Tensor packed = torch::zeros({(in + 3) / 4, out}, torch::kInt);
+    const int8_t* rows = w.data_ptr<int8_t>();
+    auto* words = reinterpret_cast<uint32_t*>(packed.data_ptr<int32_t>());
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t i = 0; i < in; ++i)
+        words[i / 4 * out + o] |= uint32_t(uint8_t(rows[o * in + i])) << (8 * (i % 4));
+    memory.push_back(packed.to(l.weight.device()));
+    cuda::Linear c;
+    c.weight = memory.back().data_ptr<int32_t>();
+    c.mult = longs(l.mult);
+    c.in = int(in);
+    c.out = int(out);
+    return c;
+  }
+  cuda::Stack stack(const ExactStack& s, const Tensor& attn_table, int64_t capacity) {
+    cuda::Stack c;
+    c.width = int(s.norm.size(0));
+    c.heads = int(s.heads);
+    c.layers = int(s.blocks.size());
+    c.capacity = int(capacity);
+    if (c.layers > cuda::kMaxLayers) return c;  // refused by cuda::unsupported
+    for (size_t i = 0; i < s.blocks.size(); ++i) {
+      const ExactBlock& b = s.blocks[i];
+      cuda::Layer& l = c.layer[i];
+      l.norm1 = longs(b.norm1);
+      l.norm2 = longs(b.norm2);
+      l.qkv = linear(b.qkv);
+      l.out = linear(b.out);
+      l.up = linear(b.up);
+      l.down = linear(b.down);
+      l.score_mult = b.score_mult.item<int64_t>();
+      l.value_mult = b.value_mult.item<int64_t>();
+    }
+    c.norm = longs(s.norm);
+    memory.push_back(attn_table.to(torch::kInt).contiguous());
+    c.attn_table = memory.back().data_ptr<int32_t>();
+    return c;
+  }
+};
+
+// `s` (a KernelWeights stack) working on `rows` rows, rows_per_cache to a cache of
+// `capacity` positions (at most the stack's), its position on the device or none
+// (cuda::Stack::rows_per_cache): the caches and scratch rows as new tensors, kept in
+// `memory`. Positions are always written before they are read, so nothing is cleared.
+cuda::Stack with_rows(cuda::Stack s, std::vector<Tensor>& memory, int64_t rows,
+                      int64_t rows_per_cache, int64_t capacity, const Tensor& position,
+                      torch::Device device) {
+  auto empty = [&](std::vector<int64_t> shape, torch::ScalarType type) {
+    memory.push_back(torch::empty(shape, torch::dtype(type).device(device)));
+    return memory.back();
+  };
+  const int64_t caches = rows / rows_per_cache;
+  s.capacity = int(capacity);
+  for (int i = 0; i < s.layers; ++i) {
+    const std::vector<int64_t> cache{caches, s.heads, capacity, s.width / s.heads};
+    s.layer[i].keys = empty(cache, torch::kChar).data_ptr<int8_t>();
+    s.layer[i].values = empty(cache, torch::kChar).data_ptr<int8_t>();
+  }
+  s.rows = int(rows);
+  s.rows_per_cache = int(rows_per_cache);
+  s.position = position.defined() ? position.data_ptr<int64_t>() : nullptr;
+  s.residual = empty({rows, s.width}, torch::kLong).data_ptr<int64_t>();
+  s.query = empty({rows, s.width}, torch::kChar).data_ptr<int8_t>();
+  s.attended = empty({rows, s.width}, torch::kChar).data_ptr<int8_t>();
+  return s;
+}
+
+void check_launch(const char* error) {
+  if (error) throw std::runtime_error(std::string("exact model: CUDA kernel: ") + error);
+}
+void* current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
+
+}  // namespace
+
+// The decoder's kernels: the weights, and its stacks with a row a stream.
+struct ExactDecoder::Kernels {
+  KernelWeights weights;
+  cuda::Stack global, local;
+  std::vector<Tensor> memory;
+  explicit Kernels(const ExactModel& m) : weights(m) {}
+};
+
+void ExactDecoder::kernel_global_step() {
+  const Kernels& k = *kernels_;
+  const KernelWeights& w = k.weights;
+  void* stream = current_stream();
+  const int patch = int(model_.config.patch);
+  check_launch(cuda::global_input(k.global, w.global_start, modality_.data_ptr<int64_t>(),
+                                  w.global_bytes, patch_.data_ptr<int64_t>(), w.global_position,
+                                  patch_index_.data_ptr<int64_t>(), patch, stream));
+  check_launch(cuda::stack_step(k.global, stream));
+  check_launch(cuda::to_local(k.global, w.to_local, patch, condition_.data_ptr<int64_t>(), stream));
+}
+
+void ExactDecoder::kernel_local_step() {
+  const Kernels& k = *kernels_;
+  const KernelWeights& w = k.weights;
+  void* stream = current_stream();
+  check_launch(cuda::local_input(k.local, condition_.data_ptr<int64_t>(), w.local_bytes,
+                                 previous_.data_ptr<int64_t>(), w.local_position,
+                                 byte_index_.data_ptr<int64_t>(), int(model_.config.patch), stream));
+  check_launch(cuda::stack_step(k.local, stream));
+  check_launch(cuda::head_tables(k.local, w.head, w.head_table, weights_.data_ptr<int64_t>(),
+                                 tables_.data_ptr<int32_t>(), stream));
+}
+
+struct ExactPass::Impl {
+  const ExactModel& model;
+  KernelWeights weights;
+  explicit Impl(const ExactModel& m) : model(m), weights(m) {}
+};
+
+std::unique_ptr<ExactPass> ExactPass::make(const ExactModel& model) {
+  if (!model.device().is_cuda() || !on_unless_environment_says_0("MBZ_CUDA_KERNELS")) return nullptr;
+  auto impl = std::make_unique<Impl>(model);
+  if (!impl->weights.supported) return nullptr;
+  std::unique_ptr<ExactPass> pass(new ExactPass);
+  pass->impl_ = std::move(impl);
+  return pass;
+}
+
+Tensor ExactPass::intervals(const Tensor& bytes, const Tensor& modality) {
+  torch::NoGradGuard no_grad;
+  const ExactModel& m = impl_->model;
+  const KernelWeights& w = impl_->weights;
+  const Config& c = m.config;
+  const int64_t n = bytes.size(0), t = bytes.size(1), p = c.patch, k = (t + p - 1) / p;
+  if (t > c.context_bytes())
+    throw Error(ErrorCode::kUsageBadArgument, "exact pass: windows end at the context");
+  const torch::Device device = m.device();
+  // The window padded to whole patches (bytes past the end reach no earlier position).
+  const Tensor padded = torch::zeros({n, k * p}, torch::dtype(torch::kLong).device(device));
+  padded.narrow(1, 0, t).copy_(bytes);
+  const Tensor mod = modality.to(device, torch::kLong).contiguous();
+  std::vector<Tensor> memory;
+  void* stream = current_stream();
+  const cuda::Stack global = with_rows(w.global, memory, n * k, k, k, Tensor(), device);
+  check_launch(cuda::global_pass_input(global, w.global_start, mod.data_ptr<int64_t>(),
+                                       w.global_bytes, padded.data_ptr<int64_t>(), int(k * p),
+                                       w.global_position, int(p), stream));
+  check_launch(cuda::stack_step(global, stream));
+  const Tensor condition = torch::empty({n * k * p, c.local_width}, padded.options());
+  check_launch(cuda::to_local(global, w.to_local, int(p), condition.data_ptr<int64_t>(), stream));
+  memory.clear();  // the global rows are done with (the stream orders their reuse)
+  const cuda::Stack local = with_rows(w.local, memory, n * k * p, p, p, Tensor(), device);
+  check_launch(cuda::local_pass_input(local, condition.data_ptr<int64_t>(), w.local_bytes,
+                                      padded.data_ptr<int64_t>(), w.local_position, int(p),
+                                      kStartId, stream));
+  check_launch(cuda::stack_step(local, stream));
+  const Tensor out = torch::empty({n, k * p, 2}, padded.options().dtype(torch::kInt));
+  check_launch(cuda::head_intervals(local, w.head, w.head_table, padded.data_ptr<int64_t>(),
+                                    out.data_ptr<int32_t>(), stream));
+  return out.narrow(1, 0, t);
+}
+#else
+struct ExactDecoder::Kernels {};
+void ExactDecoder::kernel_global_step() {}
+void ExactDecoder::kernel_local_step() {}
+struct ExactPass::Impl {};
+std::unique_ptr<ExactPass> ExactPass::make(const ExactModel&) { return nullptr; }
+Tensor ExactPass::intervals(const Tensor&, const Tensor&) { return Tensor(); }
+#endif
+ExactPass::~ExactPass() = default;
+
 ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality)
-    : ExactDecoder(model, modality, cuda_graphs_from_environment()) {}
+    : ExactDecoder(model, modality, on_unless_environment_says_0("MBZ_CUDA_GRAPHS")) {}
 
 ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality, bool cuda_graphs)
-    : model_(model), modality_(modality), n_(modality.size(0)) {
+    : ExactDecoder(model, modality, cuda_graphs, on_unless_environment_says_0("MBZ_CUDA_KERNELS")) {}
+
+ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality, bool cuda_graphs,
+                           bool cuda_kernels)
+    : model_(model), modality_(modality.to(torch::kLong)), n_(modality.size(0)) {
   const Config& c = model.config;
-  global_caches_ = new_caches(model.global, n_, c.context, model.device());
-  local_caches_ = new_caches(model.local, n_, c.patch, model.device());
-  patch_ = torch::zeros({n_, c.patch}, modality.options());
-  previous_ = torch::full({n_}, kStartId, modality.options());
-  patch_index_ = torch::zeros({1}, modality.options());
-  byte_index_ = torch::zeros({1}, modality.options());
-  condition_ = torch::zeros({n_, c.patch, c.local_width}, modality.options());
-  for (int64_t keys = std::min<int64_t>(kFirstKeys, c.context);;
+#if MBZ_EXACT_CUDA_KERNELS
+  if (cuda_kernels && model.device().is_cuda()) {
+    auto k = std::make_unique<Kernels>(model);
+    if (k->weights.supported) {
+      patch_index_ = torch::zeros({1}, modality_.options());
+      byte_index_ = torch::zeros({1}, modality_.options());
+      const torch::Device device = model.device();
+      k->global = with_rows(k->weights.global, k->memory, n_, 1, c.context, patch_index_, device);
+      k->local = with_rows(k->weights.local, k->memory, n_, 1, c.patch, byte_index_, device);
+      weights_ = torch::zeros({n_, kByteValues}, modality_.options());
+      tables_ = torch::zeros({n_, kByteValues + 1}, modality_.options().dtype(torch::kInt));
+      kernels_ = std::move(k);
+    }
+  }
+#else
+  (void)cuda_kernels;
+#endif
+  if (!kernels_) {
+    global_caches_ = new_caches(model.global, n_, c.context, model.device());
+    local_caches_ = new_caches(model.local, n_, c.patch, model.device());
+  }
+  patch_ = torch::zeros({n_, c.patch}, modality_.options());
+  previous_ = torch::full({n_}, kStartId, modality_.options());
+  if (!patch_index_.defined()) patch_index_ = torch::zeros({1}, modality_.options());
+  if (!byte_index_.defined()) byte_index_ = torch::zeros({1}, modality_.options());
+  condition_ = torch::zeros({n_, c.patch, c.local_width}, modality_.options());
+  // The kernels read the position from the device and attend over exactly the keys before
+  // it: one global graph does for every patch.
+  for (int64_t keys = kernels_ ? c.context : std::min<int64_t>(kFirstKeys, c.context);;
        keys = std::min(keys < kStepKeysUpTo ? keys + kFirstKeys : 2 * keys, c.context)) {
     key_counts_.push_back(keys);
     if (keys == c.context) break;
@@ -971,6 +1203,7 @@ ExactDecoder::~ExactDecoder() = default;
 // attention over the first `keys` patches -> the local model's condition for every byte of
 // the next patch, [N, P, Dl], into condition_.
 void ExactDecoder::global_step(int64_t keys) {
+  if (kernels_) return kernel_global_step();
   const Config& c = model_.config;
   const Tensor start = model_.global_start.index_select(0, modality_).unsqueeze(1);  // [N, 1, Dg]
   const Tensor bytes = gather_rows(model_.global_bytes, patch_).view({n_, 1, c.global_width});
@@ -985,6 +1218,10 @@ void ExactDecoder::global_step(int64_t keys) {
 
 // The local stack on byte byte_index_ of the patch -> weights of the next byte, [N, 256].
 Tensor ExactDecoder::local_step() {
+  if (kernels_) {
+    kernel_local_step();
+    return weights_;
+  }
   const Tensor in = add_residual(
       add_residual(condition_.index_select(1, byte_index_).squeeze(1),
                    gather_rows(model_.local_bytes, previous_)),
@@ -1028,14 +1265,14 @@ void ExactDecoder::step(bool tables) {
     }
     Stage stage("decoder.local");
     weights_ = local_step();
-    if (tables) tables_ = cdf_tables(weights_);
+    if (tables && !kernels_) tables_ = cdf_tables(weights_);  // the kernels make them anyway
   }
   pending_ = true;
 }
 
 Tensor ExactDecoder::next_weights() {
   step(false);
-  return local_graph_ ? weights_.clone() : weights_;
+  return local_graph_ || kernels_ ? weights_.clone() : weights_;  // not the next step's
 }
 
 Tensor ExactDecoder::next_tables() {
@@ -1098,7 +1335,7 @@ void ExactDecoder::capture(size_t b) {
       local_graph_ = std::make_unique<at::cuda::CUDAGraph>();
       local_graph_->capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
       weights_ = local_step();
-      tables_ = cdf_tables(weights_);
+      if (!kernels_) tables_ = cdf_tables(weights_);
       local_graph_->capture_end();
     }
   }

@@ -25,22 +25,10 @@
 #include <vector>
 
 #include "model/checkpoint.h"
+#include "model/exact_int.h"
 #include "model/megabyte.h"
 
 namespace mbz::model {
-
-inline constexpr int kResidualBits = 12;          // residual fixed point: 1/4096
-inline constexpr int64_t kResidualMax = 1 << 25;  // |r| <= 2^25, so sums of r^2 fit int64
-inline constexpr int kMultBits = 24;              // requantization multipliers
-inline constexpr int kNormBits = 16;              // RMSNorm gains
-inline constexpr int kReluBits = 8;               // ReLU input precision before squaring
-inline constexpr int64_t kExactChunk = 1024;      // 1024 * 127 * 127 < 2^24
-inline constexpr int64_t kAttnSteps = 16;         // attention table: entries per nat
-inline constexpr int64_t kAttnLength = 16 * 12 + 1;  // e^-12 and below count as 0
-inline constexpr int kAttnBits = 12;                 // attention table values: round(2^12 e^-t)
-inline constexpr int64_t kHeadSteps = 64;            // output table: entries per nat
-inline constexpr int64_t kHeadLength = 64 * 24 + 1;  // e^-24 and below count as 0
-inline constexpr int kHeadBits = 30;                 // output table values: round(2^30 e^-t)
 
 // What an exact model file says in the checkpoint's train_json field.
 inline constexpr char kExactKind[] = R"({"kind": "mbz-exact-v1"})";
@@ -135,19 +123,44 @@ std::string modality_tensor_name(size_t m, const std::string& name);
 // whole forward pass where the weights are, and ship only the tables.
 torch::Tensor cdf_tables(const torch::Tensor& weights);
 
+// The encoder's pass (ExactModel::forward, then each byte's interval in its table) as
+// exact_cuda.h's kernels, on CUDA in builds that have them.
+class ExactPass {
+ public:
+  // nullptr unless the model is on CUDA, the build has the kernels, the model's shapes suit
+  // them and the environment's MBZ_CUDA_KERNELS is not "0". Keeps a reference to `model`.
+  static std::unique_ptr<ExactPass> make(const ExactModel& model);
+  ~ExactPass();
+  // Windows of bytes [N, T] (int64, T at most the context), modalities [N] -> the interval
+  // (start, frequency) of every byte in the coder's table for it, [N, T, 2] int32 on the
+  // model's device: the integers of cdf_tables(model.forward(bytes, modality)) at the bytes.
+  torch::Tensor intervals(const torch::Tensor& bytes, const torch::Tensor& modality);
+
+ private:
+  ExactPass() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // Byte-by-byte decoding of N streams in step, as Decoder in model/megabyte.h: the global
 // stack once per patch, the local stack once per byte, against caches. Gives exactly the
 // weights of ExactModel::forward on the same streams. Every step has the same shapes (the
 // cache positions not yet written are masked out), so on CUDA (in builds against a CUDA
 // LibTorch; MBZ_CUDA_GRAPHS=0 in the environment turns it off) the global step and the
 // local step are each captured once in a CUDA graph and replayed, a launch a byte instead
-// of hundreds.
+// of hundreds. Where the build has the CUDA kernels of exact_cuda.h (MBZ_EXACT_CUDA_KERNELS:
+// nvcc found beside a CUDA LibTorch), the steps run as those instead of LibTorch
+// operations, with the same integers (MBZ_CUDA_KERNELS=0 in the environment turns them off).
 class ExactDecoder {
  public:
   // `cuda_graphs`: replay CUDA graphs when the model is on CUDA (and the build has them);
-  // by default yes, unless the environment's MBZ_CUDA_GRAPHS is "0".
+  // by default yes, unless the environment's MBZ_CUDA_GRAPHS is "0". `cuda_kernels`: the
+  // steps as exact_cuda.h's kernels when the model is on CUDA, the build has them and the
+  // model's shapes suit them; by default yes, unless MBZ_CUDA_KERNELS is "0".
   ExactDecoder(const ExactModel& model, const torch::Tensor& modality);
   ExactDecoder(const ExactModel& model, const torch::Tensor& modality, bool cuda_graphs);
+  ExactDecoder(const ExactModel& model, const torch::Tensor& modality, bool cuda_graphs,
+               bool cuda_kernels);
   ~ExactDecoder();
   ExactDecoder(const ExactDecoder&) = delete;
   ExactDecoder& operator=(const ExactDecoder&) = delete;
@@ -169,6 +182,7 @@ class ExactDecoder {
   int64_t streams() const { return n_; }
   int64_t position() const { return position_; }
   bool graphs() const { return local_graph_ != nullptr; }  // whether the steps replay CUDA graphs
+  bool kernels() const { return kernels_ != nullptr; }      // whether they run exact_cuda.h's kernels
 
  private:
   void step(bool tables);
@@ -176,6 +190,10 @@ class ExactDecoder {
   torch::Tensor local_step();
   size_t bucket(int64_t patch) const;  // the first key count above `patch`
   void capture(size_t bucket);
+  // The global step and the local step (weights_ and tables_) as exact_cuda.h's kernels.
+  struct Kernels;
+  void kernel_global_step();
+  void kernel_local_step();
   // The global step attends over the first kFirstKeys patches, then kFirstKeys more, and
   // so on up to kStepKeysUpTo, then twice as many each time up to the context
   // (key_counts_, a CUDA graph each, each with memory of its own: so that longer contexts
@@ -202,6 +220,7 @@ class ExactDecoder {
 #endif
   std::vector<std::unique_ptr<Graph>> global_graphs_;  // by key count, once captured
   std::unique_ptr<Graph> local_graph_;
+  std::unique_ptr<Kernels> kernels_;
 };
 
 }  // namespace mbz::model

@@ -145,13 +145,25 @@ class ExactByteModel : public BatchByteModel {
     const int64_t window = int64_t(position_ / uint64_t(context));
     if (intervals_window_ != window) {
       intervals_window_ = window;
-      window_intervals_ = window_pass([](const torch::Tensor& t, const torch::Tensor& b) {
-                            const torch::Tensor at = b.unsqueeze(-1);
-                            const torch::Tensor lo = t.gather(2, at), hi = t.gather(2, at + 1);
-                            return torch::cat({lo, hi - lo}, 2);  // [m, width, 2] int32
-                          })
-                              .to(torch::kCPU)
-                              .contiguous();
+      // With exact_cuda.h's kernels the pass gives the intervals itself, from sub-batches
+      // four times larger (its own tensors take about 4 KB a position).
+      if (!pass_ || pass_model_ != model_.get()) {
+        pass_ = ExactPass::make(*model_);
+        pass_model_ = model_.get();
+      }
+      const torch::Tensor intervals =
+          pass_ ? window_pass(int64_t{1} << 20,
+                              [&](const torch::Tensor& b, const torch::Tensor& modality) {
+                                return pass_->intervals(b, modality);
+                              })
+                : window_pass(int64_t{1} << 18,
+                              [&](const torch::Tensor& b, const torch::Tensor& modality) {
+                                const torch::Tensor t = cdf_tables(model_->forward(b, modality));
+                                const torch::Tensor at = b.unsqueeze(-1);
+                                const torch::Tensor lo = t.gather(2, at), hi = t.gather(2, at + 1);
+                                return torch::cat({lo, hi - lo}, 2);  // [m, width, 2] int32
+                              });
+      window_intervals_ = intervals.to(torch::kCPU).contiguous();
     }
     const int64_t width = window_intervals_.size(1);
     const int32_t* t = window_intervals_.data_ptr<int32_t>();
@@ -270,7 +282,10 @@ class ExactByteModel : public BatchByteModel {
     if (tables_window_ != window) {
       tables_window_ = window;
       // [N, width, 257] int32 on the device
-      window_tables_ = window_pass([](const torch::Tensor& t, const torch::Tensor&) { return t; });
+      window_tables_ = window_pass(int64_t{1} << 18,
+                                   [&](const torch::Tensor& b, const torch::Tensor& modality) {
+                                     return cdf_tables(model_->forward(b, modality));
+                                   });
       slice_ = torch::Tensor();
     }
     constexpr int64_t kSlice = 512;  // positions brought to the host at once
@@ -288,22 +303,21 @@ class ExactByteModel : public BatchByteModel {
     }
   }
 
-  // At a window's start: one forward pass over the window of every stream, in sub-batches;
-  // keep(tables, bytes) of each sub-batch (its tables [m, width, 257] int32 and bytes
-  // [m, width], on the device), concatenated over the streams.
-  template <class Keep>
-  torch::Tensor window_pass(Keep keep) {
+  // At a window's start: one pass over the window of every stream, in sub-batches of about
+  // `positions` positions: pass(bytes [m, width], modality [m]) of each, on the device,
+  // concatenated over the streams.
+  template <class Pass>
+  torch::Tensor window_pass(int64_t positions, Pass pass) {
     int64_t width = 0;
     const torch::Tensor bytes = window_bytes(width);
     const torch::Tensor modality = torch::full({int64_t(n_)}, int64_t(modality_),
                                                torch::dtype(torch::kLong).device(bytes.device()));
     std::vector<torch::Tensor> parts;
-    // Sub-batches of about 2^18 positions keep the pass's own tensors to a few GB.
-    const int64_t step = std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(width, 1));
+    // Sub-batches keep the pass's own tensors to a few GB.
+    const int64_t step = std::max<int64_t>(1, positions / std::max<int64_t>(width, 1));
     for (int64_t k = 0; k < int64_t(n_); k += step) {
       const int64_t m = std::min<int64_t>(step, int64_t(n_) - k);
-      const torch::Tensor b = bytes.narrow(0, k, m);
-      parts.push_back(keep(cdf_tables(model_->forward(b, modality.narrow(0, k, m))), b));
+      parts.push_back(pass(bytes.narrow(0, k, m), modality.narrow(0, k, m)));
     }
     return torch::cat(parts, 0);
   }
@@ -359,6 +373,8 @@ class ExactByteModel : public BatchByteModel {
   uint8_t modality_ = 0;
   std::vector<bool> live_;  // streams still in step
   std::unique_ptr<ExactDecoder> decoder_;
+  std::unique_ptr<ExactPass> pass_;        // intervals() with exact_cuda.h's kernels
+  const ExactModel* pass_model_ = nullptr;  // the model pass_ was made for
   std::vector<std::span<const uint8_t>> ahead_;  // lookahead's streams
   torch::Tensor window_tables_, slice_;       // predict() after lookahead
   int64_t tables_window_ = -1, slice_first_ = 0;  // the window and first position they hold

@@ -69,10 +69,10 @@ CpuExactModel::Stack stack_of(const ExactStack& s) {
   return out;
 }
 
-// floor(a / 2^bits + 1/2), as round_shift in exact.cpp (>> of a negative is floor in C++20).
-inline int64_t round_shift(int64_t a, int bits) {
-  return (a + (int64_t(1) << (bits - 1))) >> bits;
-}
+using exact::add_residual;
+using exact::clamp8;
+using exact::isqrt;
+using exact::round_shift;
 
 // floor(num / den) for den > 0, given inverse = 1.0 / den: the estimate through the
 // reciprocal, then integer steps until it is the floor, so exact for any num (a 64-bit
@@ -82,21 +82,6 @@ inline int64_t floor_div_by(int64_t num, int64_t den, double inverse) {
   while (f * den > num) --f;
   while ((f + 1) * den <= num) ++f;
   return f;
-}
-
-inline int8_t clamp8(int64_t a) {
-  return static_cast<int8_t>(std::clamp<int64_t>(a, -127, 127));
-}
-
-inline int64_t add_residual(int64_t r, int64_t delta) {
-  return std::clamp<int64_t>(r + delta, -kResidualMax, kResidualMax);
-}
-
-int64_t isqrt(int64_t n) {
-  int64_t q = static_cast<int64_t>(std::sqrt(static_cast<double>(n)));
-  while (q * q > n) --q;
-  while ((q + 1) * (q + 1) <= n) ++q;
-  return q;
 }
 
 // The products below take their int8 input x as the bytes x XOR 0x80 = x + 128 read as
@@ -265,8 +250,7 @@ MBZ_CPU_VERSIONS int64_t attention_weights(const int32_t* scores, int64_t len, i
   for (int64_t j = 0; j < len; ++j) best = std::max(best, scores[j]);
   int64_t total = 0;
   for (int64_t j = 0; j < len; ++j) {
-    const int64_t delta = std::min<int64_t>(int64_t(best) - scores[j], int64_t(1) << 31);
-    const int32_t e = table[std::min<int64_t>((delta * mult) >> kMultBits, kAttnLength - 1)];
+    const int32_t e = table[exact::attention_index(int64_t(best) - scores[j], mult)];
     lo[j] = uint8_t(e & 255);
     hi[j] = uint8_t(e >> 8);
     total += e;
@@ -431,11 +415,7 @@ MBZ_CPU_VERSIONS void residual_out(const int32_t* sum, const int64_t* mult, int6
 // decides).
 MBZ_CPU_VERSIONS void relu_squared_out(const int32_t* sum, const int64_t* mult, int64_t count,
                                        int8_t* out) {
-  for (int64_t o = 0; o < count; ++o) {
-    const int64_t t = std::min<int64_t>(
-        round_shift(std::max<int64_t>(sum[o], 0) * mult[o], kMultBits), int64_t(1) << (kReluBits + 4));
-    out[o] = static_cast<int8_t>(std::min<int64_t>(round_shift(t * t, 2 * kReluBits), 127));
-  }
+  for (int64_t o = 0; o < count; ++o) out[o] = exact::relu_squared(sum[o], mult[o]);
 }
 
 // x [n, in] int8 through a Linear, the sums (x W^T)[s][o] exact, then

@@ -92,6 +92,31 @@ TEST(Exact, DecoderGivesTheEncodersIntegers) {
 // On CUDA (skipped without a device): the decoder gives the CPU's integers, weights and
 // coder tables, stepping eagerly and replaying CUDA graphs (captured at the second patch,
 // where a build has them), over a whole window.
+// The encoder's pass as CUDA kernels: every byte's interval in the table the CPU's forward
+// pass gives, for whole windows and for a window that ends inside a patch.
+TEST(Exact, CudaPassGivesTheCpuIntervals) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const Models m = tiny_models(5);
+  const ExactModel cuda = m.exact.to(torch::kCUDA);
+  const std::unique_ptr<ExactPass> pass = ExactPass::make(cuda);
+#if MBZ_EXACT_CUDA_KERNELS
+  ASSERT_TRUE(pass) << "the tiny model's shapes suit the kernels";
+#else
+  EXPECT_FALSE(pass);
+  GTEST_SKIP() << "built without the CUDA kernels";
+#endif
+  const torch::Tensor modality = torch::tensor({0, 1, 2, 3, 1, 2, 3, 1, 1});
+  for (int64_t t : {m.exact.config.context_bytes(), int64_t{50}}) {
+    const torch::Tensor bytes = torch::randint(0, 256, {modality.size(0), t}, torch::kLong);
+    const torch::Tensor tables = cdf_tables(m.exact.forward(bytes, modality));  // on the CPU
+    const torch::Tensor at = bytes.unsqueeze(-1);
+    const torch::Tensor lo = tables.gather(2, at), hi = tables.gather(2, at + 1);
+    const torch::Tensor expected = torch::cat({lo, hi - lo}, 2);
+    const torch::Tensor got = pass->intervals(bytes.to(torch::kCUDA), modality).cpu();
+    EXPECT_TRUE(torch::equal(got, expected)) << "window of " << t;
+  }
+}
+
 TEST(Exact, CudaDecoderGivesTheCpuIntegers) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   const Models m = tiny_models(3);
@@ -100,18 +125,24 @@ TEST(Exact, CudaDecoderGivesTheCpuIntegers) {
   const torch::Tensor modality = torch::tensor({0, 1, 2, 3, 1});
   const torch::Tensor full = m.exact.forward(bytes, modality);  // on the CPU
   const ExactModel cuda = m.exact.to(torch::kCUDA);
-  for (bool graphs : {false, true}) {
-    ExactDecoder decoder(cuda, modality.to(torch::kCUDA), graphs);
-    for (int64_t i = 0; i < t; ++i) {
-      const torch::Tensor tables = decoder.next_tables().cpu();
-      ASSERT_TRUE(torch::equal(tables, cdf_tables(full.select(1, i))))
-          << "position " << i << (graphs ? ", graphs" : "");
-      decoder.push(bytes.select(1, i).to(torch::kCUDA));
+  for (bool kernels : {false, true})
+    for (bool graphs : {false, true}) {
+      ExactDecoder decoder(cuda, modality.to(torch::kCUDA), graphs, kernels);
+#if MBZ_EXACT_CUDA_KERNELS
+      EXPECT_EQ(decoder.kernels(), kernels);  // the tiny model's shapes suit them
+#else
+      EXPECT_FALSE(decoder.kernels());
+#endif
+      for (int64_t i = 0; i < t; ++i) {
+        const torch::Tensor tables = decoder.next_tables().cpu();
+        ASSERT_TRUE(torch::equal(tables, cdf_tables(full.select(1, i))))
+            << "position " << i << (graphs ? ", graphs" : "") << (kernels ? ", kernels" : "");
+        decoder.push(bytes.select(1, i).to(torch::kCUDA));
+      }
+      if (!graphs) {
+        EXPECT_FALSE(decoder.graphs());
+      }
     }
-    if (!graphs) {
-      EXPECT_FALSE(decoder.graphs());
-    }
-  }
   ExactDecoder decoder(cuda, modality.to(torch::kCUDA), true);
   for (int64_t i = 0; i < t; ++i) {
     ASSERT_TRUE(torch::equal(decoder.next_weights().cpu(), full.select(1, i))) << "position " << i;

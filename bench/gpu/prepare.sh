@@ -8,6 +8,8 @@
 # follows. A warm machine keeps data/gpu and build-cuda between calls.
 set -eo pipefail
 source .gpu-deps/unpack.sh /tmp/mbz-gpu-deps >/dev/null
+# nvcc for the exact decoder's kernels (CMake finds it through CUDACXX).
+[[ -z ${CUDACXX:-} && -x /usr/local/cuda/bin/nvcc ]] && export CUDACXX=/usr/local/cuda/bin/nvcc
 if [[ ! -f build-cuda/build.ninja ]]; then
   cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release \
         -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$GPU_DEPS/usr" >/dev/null
