@@ -15,6 +15,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "codec/error.h"
@@ -1116,6 +1117,7 @@ Tensor ExactPass::intervals(const Tensor& bytes, const Tensor& modality) {
   const Tensor mod = modality.to(device, torch::kLong).contiguous();
   std::vector<Tensor> memory;
   void* stream = current_stream();
+  std::optional<Stage> stage(std::in_place, "pass.global");
   const cuda::Stack global = with_rows(w.global, memory, n * k, k, k, Tensor(), device);
   check_launch(cuda::global_pass_input(global, w.global_start, mod.data_ptr<int64_t>(),
                                        w.global_bytes, padded.data_ptr<int64_t>(), int(k * p),
@@ -1124,11 +1126,13 @@ Tensor ExactPass::intervals(const Tensor& bytes, const Tensor& modality) {
   const Tensor condition = torch::empty({n * k * p, c.local_width}, padded.options());
   check_launch(cuda::to_local(global, w.to_local, int(p), condition.data_ptr<int64_t>(), stream));
   memory.clear();  // the global rows are done with (the stream orders their reuse)
+  stage.emplace("pass.local");
   const cuda::Stack local = with_rows(w.local, memory, n * k * p, p, p, Tensor(), device);
   check_launch(cuda::local_pass_input(local, condition.data_ptr<int64_t>(), w.local_bytes,
                                       padded.data_ptr<int64_t>(), w.local_position, int(p),
                                       kStartId, stream));
   check_launch(cuda::stack_step(local, stream));
+  stage.emplace("pass.head");
   const Tensor out = torch::empty({n, k * p, 2}, padded.options().dtype(torch::kInt));
   check_launch(cuda::head_intervals(local, w.head, w.head_table, padded.data_ptr<int64_t>(),
                                     out.data_ptr<int32_t>(), stream));

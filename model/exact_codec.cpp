@@ -146,7 +146,7 @@ class ExactByteModel : public BatchByteModel {
     if (intervals_window_ != window) {
       intervals_window_ = window;
       // With exact_cuda.h's kernels the pass gives the intervals itself, from sub-batches
-      // four times larger (its own tensors take about 4 KB a position).
+      // four times larger (its own tensors take about 3 KB a position).
       if (!pass_ || pass_model_ != model_.get()) {
         pass_ = ExactPass::make(*model_);
         pass_model_ = model_.get();

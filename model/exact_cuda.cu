@@ -3,17 +3,22 @@
 // are those of the CPU decoder whatever the launch shape or the order the threads run in:
 // sums of integers are the same in any order.
 //
-// A layer is three kernels: the norm and the qkv product of kRows streams a block (the
-// keys and values into the caches), the attention of one stream and head a block, then
-// the attention's output product, the norm and the MLP of kRows streams a block. A block
-// of kRows streams has a warp for each stream's row-wise work (norms, tables) and shares
-// every weight it reads among the kRows streams.
+// A layer is three kernels: the norm and the qkv product of R rows a block (the keys and
+// values into the caches), the attention of one row and head a block (a warp where the
+// caches hold at most kSmallCapacity positions), then the attention's output product, the norm and the
+// MLP of R rows a block. A block's warps share its rows' row-wise work (norms, tables),
+// and every weight it reads serves all R rows: R = 8 for the decoder's steps (a row a
+// stream: more blocks), 32 for whole passes (a quarter of the weight reads; their
+// products run on the tensor cores, int8 mma with int32 sums, exact too).
 #include "model/exact_cuda.h"
 
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <climits>
+#include <map>
+#include <mutex>
+#include <type_traits>
 
 #include "codec/range_coder.h"
 #include "model/exact_int.h"
@@ -26,8 +31,12 @@ using exact::clamp8;
 using exact::floor_div;
 using exact::round_shift;
 
-constexpr int kRows = 8;  // streams a block computes at once, a warp each
-constexpr int kThreads = 32 * kRows;
+constexpr int kThreads = 256;  // threads of a block of rows
+constexpr int kWarps = kThreads / 32;
+constexpr int kStepRows = 8;      // R of the decoder's steps: more blocks
+constexpr int kPassRows = 32;     // R of passes: fewer weight reads, two tensor-core tiles
+constexpr int kWideRows = 65536;  // steps of this many rows and more take kPassRows
+constexpr int kSmallCapacity = 16;  // caches of at most this many take attention_small_kernel
 constexpr int kAttnThreads = 128;  // threads of an attention block (one stream, one head)
 constexpr unsigned kAll = 0xffffffffu;
 
@@ -48,16 +57,22 @@ Step step_of(const Stack& s) {
 
 int hidden_of(const Stack& s) { return s.layers > 0 ? s.layer[0].up.out : 0; }
 
+// Rows of int8 activations in shared memory are 16 bytes longer than their width: still
+// 16-byte aligned, and a tensor-core tile's eight rows then fall in different banks.
+__host__ __device__ constexpr int pitch_of(int width) { return width + 16; }
+
 // Shared memory of the kernels, in bytes.
-size_t qkv_bytes(const Stack& s) { return size_t(kRows) * size_t(s.width); }
-size_t mlp_bytes(const Stack& s) {
-  return size_t(kRows) * (8 * size_t(s.width) + size_t(s.width) + size_t(hidden_of(s)));
+size_t qkv_bytes(const Stack& s, int rows) { return size_t(rows) * size_t(pitch_of(s.width)); }
+size_t mlp_bytes(const Stack& s, int rows) {
+  return size_t(rows) * size_t(pitch_of(s.width) + pitch_of(hidden_of(s)));
 }
 size_t attention_bytes(const Stack& s) {
   const size_t keys = (size_t(s.capacity) + 3) / 4 * 4;  // int32 weights, 16-byte aligned
   return 4 * keys + 8 * 4 * size_t(kAttnThreads) + 8 * 33;
 }
-size_t head_bytes(const Stack& s) { return size_t(kRows) * (size_t(s.width) + 8 * 256); }
+size_t head_bytes(const Stack& s, int rows) {
+  return size_t(rows) * (size_t(pitch_of(s.width)) + 8 * 256);
+}
 
 __device__ long long warp_sum(long long v) {
   for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(kAll, v, off);
@@ -90,21 +105,79 @@ __device__ long long block_reduce(long long v, long long* scratch) {
   return v;
 }
 
-// x (kRows rows of `pitch` bytes in shared memory, 16-byte aligned) through l: for each
-// output o of this thread and each row g, finish(g, o, exact int32 sum).
-template <class Finish>
+__device__ __forceinline__ void mma_16x8x32(int (&c)[4], unsigned a0, unsigned a1, unsigned a2,
+                                            unsigned a3, unsigned b0, unsigned b1) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+  asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#endif
+}
+
+__device__ __forceinline__ unsigned word_at(const int8_t* p) {
+  return *reinterpret_cast<const unsigned*>(p);
+}
+
+// The product on the tensor cores, for R a multiple of 16, in a multiple of 32 and out of
+// 8: a warp computes tiles of R rows by 8 outputs, 32 inputs an mma (PTX's m16n8k32
+// fragments: lane = 4 group + t; A rows group and group + 8, inputs 4t.. and 16 + 4t..; B
+// inputs 4t.. and 16 + 4t.. of output group, the words of Linear::weight as they are; C
+// rows group and group + 8, outputs 2t and 2t + 1). Each weight fragment serves R / 16
+// tiles.
+template <int R, class Finish>
+__device__ void product_mma(const Linear& l, const int8_t* x, int pitch, Finish finish) {
+  constexpr int kTiles = R / 16;
+  const int lane = threadIdx.x & 31, group = lane >> 2, t = lane & 3, steps = l.in / 32;
+  for (int n0 = int(threadIdx.x >> 5) * 8; n0 < l.out; n0 += kWarps * 8) {
+    int c[kTiles][4] = {};
+    const int32_t* w = l.weight + n0 + group;
+#pragma unroll 4
+    for (int k = 0; k < steps; ++k) {
+      const unsigned b0 = __ldg(w + size_t(8 * k + t) * l.out);
+      const unsigned b1 = __ldg(w + size_t(8 * k + 4 + t) * l.out);
+#pragma unroll
+      for (int tile = 0; tile < kTiles; ++tile) {
+        const int8_t* top = x + (16 * tile + group) * pitch + 32 * k + 4 * t;
+        const int8_t* bottom = top + 8 * pitch;
+        mma_16x8x32(c[tile], word_at(top), word_at(bottom), word_at(top + 16),
+                    word_at(bottom + 16), b0, b1);
+      }
+    }
+#pragma unroll
+    for (int tile = 0; tile < kTiles; ++tile) {
+      const int g = 16 * tile + group, o = n0 + 2 * t;
+      finish(g, o, c[tile][0]);
+      finish(g, o + 1, c[tile][1]);
+      finish(g + 8, o, c[tile][2]);
+      finish(g + 8, o + 1, c[tile][3]);
+    }
+  }
+}
+
+// x (R rows of `pitch` bytes in shared memory, 16-byte aligned) through l: for each output
+// o and each row g, finish(g, o, exact int32 sum), by exactly one thread. On the tensor
+// cores where the shapes allow, else as dp4a: a thread an output, four inputs an
+// instruction, each weight word serving the R rows.
+template <int R, class Finish>
 __device__ void product(const Linear& l, const int8_t* x, int pitch, Finish finish) {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+  if constexpr (R % 16 == 0) {
+    if (l.in % 32 == 0 && l.out % 8 == 0) return product_mma<R>(l, x, pitch, finish);
+  }
+#endif
   const int words = l.in / 4;
   for (int o = threadIdx.x; o < l.out; o += blockDim.x) {
-    int acc[kRows];
+    int acc[R];
 #pragma unroll
-    for (int g = 0; g < kRows; ++g) acc[g] = 0;
+    for (int g = 0; g < R; ++g) acc[g] = 0;
     const int32_t* w = l.weight + o;
+#pragma unroll 2
     for (int i = 0; i < words; i += 4) {
       const int w0 = __ldg(w + size_t(i) * l.out), w1 = __ldg(w + size_t(i + 1) * l.out);
       const int w2 = __ldg(w + size_t(i + 2) * l.out), w3 = __ldg(w + size_t(i + 3) * l.out);
 #pragma unroll
-      for (int g = 0; g < kRows; ++g) {
+      for (int g = 0; g < R; ++g) {
         const int4 v = *reinterpret_cast<const int4*>(x + g * pitch + 4 * i);
         acc[g] = __dp4a(w0, v.x, acc[g]);
         acc[g] = __dp4a(w1, v.y, acc[g]);
@@ -113,7 +186,7 @@ __device__ void product(const Linear& l, const int8_t* x, int pitch, Finish fini
       }
     }
 #pragma unroll
-    for (int g = 0; g < kRows; ++g) finish(g, o, acc[g]);
+    for (int g = 0; g < R; ++g) finish(g, o, acc[g]);
   }
 }
 
@@ -127,10 +200,14 @@ __device__ void norm_row(const int64_t* r, const int64_t* gain, int d, int8_t* a
   for (int i = lane; i < d; i += 32) a[i] = clamp8(floor_div(2 * r[i] * gain[i] + q, den));
 }
 
-// The block's first row, and the row of this thread's warp (the last row where the block
-// runs past the end: computed, never written).
-__device__ int first_row() { return blockIdx.x * kRows; }
-__device__ int warp_row(int rows) { return min(first_row() + int(threadIdx.x >> 5), rows - 1); }
+// The norm of each of the block's R rows from `first` (r [rows, d]) into x [R, d], a warp a
+// row (the last row again where the block runs past the end: computed, never written).
+template <int R>
+__device__ void norm_rows(const int64_t* r, int first, int rows, const int64_t* gain, int d,
+                          int8_t* x) {
+  for (int g = threadIdx.x >> 5; g < R; g += kWarps)
+    norm_row(r + size_t(min(first + g, rows - 1)) * d, gain, d, x + g * pitch_of(d));
+}
 
 // A row's cache, and its position there (Stack::rows_per_cache).
 __device__ size_t cache_of(const Step& s, int row) { return size_t(row / s.rows_per_cache); }
@@ -138,14 +215,15 @@ __device__ int position_of(const Step& s, int row) {
   return (s.position ? int(*s.position) : 0) + row % s.rows_per_cache;
 }
 
+template <int R>
 __global__ void qkv_kernel(Step s, Layer l) {
   extern __shared__ __align__(16) unsigned char shared[];
-  int8_t* x = reinterpret_cast<int8_t*>(shared);  // [kRows, width]
-  const int warp = threadIdx.x >> 5, first = first_row();
-  norm_row(s.residual + size_t(warp_row(s.rows)) * s.width, l.norm1, s.width, x + warp * s.width);
+  int8_t* x = reinterpret_cast<int8_t*>(shared);  // [R, pitch_of(width)]
+  const int first = blockIdx.x * R;
+  norm_rows<R>(s.residual, first, s.rows, l.norm1, s.width, x);
   __syncthreads();
   const int hd = s.width / s.heads;
-  product(l.qkv, x, s.width, [&](int g, int o, int sum) {
+  product<R>(l.qkv, x, pitch_of(s.width), [&](int g, int o, int sum) {
     const int row = first + g;
     if (row >= s.rows) return;
     const int8_t v = clamp8(round_shift(int64_t(sum) * l.qkv.mult[o], kMultBits));
@@ -199,11 +277,16 @@ __global__ void attention_kernel(Step s, Layer l) {
   const int groups = hd / 4, slices = blockDim.x / groups;
   const int group = threadIdx.x % groups, slice = threadIdx.x / groups;
   if (slice < slices) {
+    // In int32 for 2^11 keys at a time (weights below 2^13, values below 2^7), then int64.
     long long num[4] = {0, 0, 0, 0};
-    for (int j = slice; j < len; j += slices) {
-      const int word = *reinterpret_cast<const int*>(values + size_t(j) * hd + 4 * group);
-      const long long weight = e[j];
-      for (int k = 0; k < 4; ++k) num[k] += weight * byte_of(word, k);
+    for (int j0 = slice; j0 < len; j0 += 2048 * slices) {
+      int sum[4] = {0, 0, 0, 0};
+      for (int j = j0; j < min(len, j0 + 2048 * slices); j += slices) {
+        const int word = *reinterpret_cast<const int*>(values + size_t(j) * hd + 4 * group);
+        const int weight = e[j];
+        for (int k = 0; k < 4; ++k) sum[k] += weight * byte_of(word, k);
+      }
+      for (int k = 0; k < 4; ++k) num[k] += sum[k];
     }
     for (int k = 0; k < 4; ++k) part[slice * hd + 4 * group + k] = num[k];
   }
@@ -217,58 +300,82 @@ __global__ void attention_kernel(Step s, Layer l) {
   }
 }
 
+// The same where a cache holds at most kSmallCapacity positions (the local stack): a warp
+// for a row and head, a lane for a key, then for a dimension.
+__global__ void attention_small_kernel(Step s, Layer l) {
+  const int lane = threadIdx.x & 31, hd = s.width / s.heads;
+  const size_t pair = size_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+  if (pair >= size_t(s.rows) * s.heads) return;  // the whole warp
+  const int row = int(pair / s.heads), head = int(pair % s.heads);
+  const int len = position_of(s, row) + 1;
+  const size_t at = (cache_of(s, row) * s.heads + head) * s.capacity * hd;
+  int score = 0;
+  if (lane < len) {
+    const int4* k = reinterpret_cast<const int4*>(l.keys + at + size_t(lane) * hd);
+    const int4* q = reinterpret_cast<const int4*>(s.query + size_t(row) * s.width + head * hd);
+    for (int w = 0; w < hd / 16; ++w) {
+      const int4 a = k[w], b = q[w];
+      score = __dp4a(a.x, b.x, score);
+      score = __dp4a(a.y, b.y, score);
+      score = __dp4a(a.z, b.z, score);
+      score = __dp4a(a.w, b.w, score);
+    }
+  }
+  const long long best = warp_max(lane < len ? (long long)score : LLONG_MIN);
+  const long long e =
+      lane < len ? s.attn_table[exact::attention_index(best - score, l.score_mult)] : 0;
+  const long long total = warp_sum(e);
+  const int64_t den = 2 * (total << kMultBits);
+  for (int d0 = 0; d0 < hd; d0 += 32) {
+    const int d = d0 + lane;
+    long long num = 0;
+    for (int j = 0; j < len; ++j) {
+      const long long ej = __shfl_sync(kAll, e, j);
+      if (d < hd) num += ej * l.values[at + size_t(j) * hd + d];
+    }
+    if (d < hd)
+      s.attended[size_t(row) * s.width + head * hd + d] =
+          clamp8(floor_div(2 * num * l.value_mult + den / 2, den));
+  }
+}
+
 // The rest of a layer: the attention's output product into the residual, then the norm and
-// the MLP.
+// the MLP. The residual stays in global memory: each of its elements is one thread's.
+template <int R>
 __global__ void mlp_kernel(Step s, Layer l) {
   extern __shared__ __align__(16) unsigned char shared[];
-  const int d = s.width, hidden = l.up.out, warp = threadIdx.x >> 5, first = first_row();
-  int64_t* r = reinterpret_cast<int64_t*>(shared);           // [kRows, width]
-  int8_t* x = reinterpret_cast<int8_t*>(r + kRows * d);      // [kRows, width]
-  int8_t* h = x + kRows * d;                                 // [kRows, hidden]
-  for (int i = threadIdx.x; i < kRows * d; i += blockDim.x) {
-    const size_t at = size_t(min(first + i / d, s.rows - 1)) * d + i % d;
-    r[i] = s.residual[at];
-    x[i] = s.attended[at];
-  }
+  const int d = s.width, hidden = l.up.out, first = blockIdx.x * R;
+  const int xp = pitch_of(d), hp = pitch_of(hidden);
+  int8_t* x = reinterpret_cast<int8_t*>(shared);  // [R, xp]
+  int8_t* h = x + R * xp;                         // [R, hp]
+  for (int i = threadIdx.x; i < R * d; i += blockDim.x)
+    x[i / d * xp + i % d] = s.attended[size_t(min(first + i / d, s.rows - 1)) * d + i % d];
   __syncthreads();
   auto to_residual = [&](const Linear& lin) {
     return [&](int g, int o, int sum) {
-      r[g * d + o] = add_residual(r[g * d + o], round_shift(int64_t(sum) * lin.mult[o], kMultBits));
+      if (first + g >= s.rows) return;
+      int64_t& r = s.residual[size_t(first + g) * d + o];
+      r = add_residual(r, round_shift(int64_t(sum) * lin.mult[o], kMultBits));
     };
   };
-  product(l.out, x, d, to_residual(l.out));
+  product<R>(l.out, x, xp, to_residual(l.out));
   __syncthreads();
-  norm_row(r + warp * d, l.norm2, d, x + warp * d);
+  norm_rows<R>(s.residual, first, s.rows, l.norm2, d, x);
   __syncthreads();
-  product(l.up, x, d, [&](int g, int o, int sum) {
-    h[g * hidden + o] = exact::relu_squared(sum, l.up.mult[o]);
+  product<R>(l.up, x, xp, [&](int g, int o, int sum) {
+    h[g * hp + o] = exact::relu_squared(sum, l.up.mult[o]);
   });
   __syncthreads();
-  product(l.down, h, hidden, to_residual(l.down));
-  __syncthreads();
-  for (int i = threadIdx.x; i < kRows * d; i += blockDim.x)
-    if (first + i / d < s.rows) s.residual[size_t(first) * d + i] = r[i];
+  product<R>(l.down, h, hp, to_residual(l.down));
 }
 
-// The output table of each row: its weights and coder's table (weights and tables), or
-// only the interval of the byte that came (symbols and intervals).
-__global__ void head_kernel(Step s, const int64_t* norm, Linear head, const int64_t* head_table,
-                            int64_t* weights, int32_t* tables, const int64_t* symbols,
-                            int32_t* intervals) {
-  extern __shared__ __align__(16) unsigned char shared[];
-  const int d = s.width, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, first = first_row();
-  long long* z = reinterpret_cast<long long*>(shared);              // [kRows, 256]
-  int8_t* x = reinterpret_cast<int8_t*>(z + kRows * 256);           // [kRows, width]
-  norm_row(s.residual + size_t(warp_row(s.rows)) * d, norm, d, x + warp * d);
-  __syncthreads();
-  product(head, x, d, [&](int g, int o, int sum) {
-    z[g * 256 + o] = round_shift(int64_t(sum) * head.mult[o], kMultBits);
-  });
-  __syncthreads();
-  const int row = first + warp;
-  if (row >= s.rows) return;
-  // The output table's weights: a thread has the eight symbols from 8 lane on.
-  const long long* zr = z + warp * 256;
+// One row's table from its head outputs z [256], by one warp: the output table's weights,
+// then codec's cdf_from_weights (codec/range_coder.cpp) step for step.
+__device__ void row_table(const long long* zr, int row, const int64_t* head_table,
+                          int64_t* weights, int32_t* tables, const int64_t* symbols,
+                          int32_t* intervals) {
+  const int lane = threadIdx.x & 31;
+  // A thread has the eight symbols from 8 lane on.
   long long best = LLONG_MIN;
   for (int k = 0; k < 8; ++k) best = max(best, zr[8 * lane + k]);
   best = warp_max(best);
@@ -281,8 +388,7 @@ __global__ void head_kernel(Step s, const int64_t* norm, Linear head, const int6
     sum += w[k];
     if (k == 0 || w[k] > heavy) heavy = w[k], heaviest = o;
   }
-  // codec's cdf_from_weights (codec/range_coder.cpp), step for step: the heaviest symbol
-  // (the lowest on ties) takes what the floors leave.
+  // The heaviest symbol (the lowest on ties) takes what the floors leave.
   sum = warp_sum(sum);
   for (int off = 16; off > 0; off >>= 1) {
     const unsigned long long other = __shfl_xor_sync(kAll, heavy, off);
@@ -326,15 +432,37 @@ __global__ void head_kernel(Step s, const int64_t* norm, Linear head, const int6
   for (int k = 0; k < 8; ++k) t[8 * lane + k + 1] = int32_t(before + c[k]);
 }
 
+
+// The output table of each row: its weights and coder's table (weights and tables), or
+// only the interval of the byte that came (symbols and intervals).
+template <int R>
+__global__ void head_kernel(Step s, const int64_t* norm, Linear head, const int64_t* head_table,
+                            int64_t* weights, int32_t* tables, const int64_t* symbols,
+                            int32_t* intervals) {
+  extern __shared__ __align__(16) unsigned char shared[];
+  const int d = s.width, first = blockIdx.x * R;
+  long long* z = reinterpret_cast<long long*>(shared);  // [R, 256]
+  int8_t* x = reinterpret_cast<int8_t*>(z + R * 256);   // [R, pitch_of(width)]
+  norm_rows<R>(s.residual, first, s.rows, norm, d, x);
+  __syncthreads();
+  product<R>(head, x, pitch_of(d), [&](int g, int o, int sum) {
+    z[g * 256 + o] = round_shift(int64_t(sum) * head.mult[o], kMultBits);
+  });
+  __syncthreads();
+  for (int g = threadIdx.x >> 5; g < R && first + g < s.rows; g += kWarps)
+    row_table(z + g * 256, first + g, head_table, weights, tables, symbols, intervals);
+}
+
+template <int R>
 __global__ void to_local_kernel(Step s, const int64_t* norm, Linear to_local, int patch,
                                 int64_t* condition) {
   extern __shared__ __align__(16) unsigned char shared[];
-  const int d = s.width, piece = d / patch, warp = threadIdx.x >> 5, first = first_row();
-  int8_t* x = reinterpret_cast<int8_t*>(shared);  // [kRows, width]
-  norm_row(s.residual + size_t(warp_row(s.rows)) * d, norm, d, x + warp * d);
+  const int d = s.width, piece = d / patch, first = blockIdx.x * R;
+  int8_t* x = reinterpret_cast<int8_t*>(shared);  // [R, pitch_of(width)]
+  norm_rows<R>(s.residual, first, s.rows, norm, d, x);
   __syncthreads();
   for (int j = 0; j < patch; ++j)
-    product(to_local, x + j * piece, d, [&](int g, int o, int sum) {
+    product<R>(to_local, x + j * piece, pitch_of(d), [&](int g, int o, int sum) {
       if (first + g < s.rows)
         condition[(size_t(first + g) * patch + j) * to_local.out + o] =
             round_shift(int64_t(sum) * to_local.mult[o], kMultBits);
@@ -410,23 +538,54 @@ const char* launched() {
   return e == cudaSuccess ? nullptr : cudaGetErrorString(e);
 }
 
-unsigned blocks_of(int rows) { return unsigned((rows + kRows - 1) / kRows); }
+using StepRows = std::integral_constant<int, kStepRows>;
+using PassRows = std::integral_constant<int, kPassRows>;
+
+// f(R) with the R of blocks for s: kPassRows for kWideRows rows and more.
+template <class F>
+auto by_rows(const Stack& s, F f) {
+  return s.rows >= kWideRows ? f(PassRows()) : f(StepRows());
+}
+// Whether f(R) holds for both.
+template <class F>
+bool for_rows_sizes(F f) {
+  return f(StepRows()) && f(PassRows());
+}
+unsigned blocks_of(const Stack& s, int rows) { return unsigned((s.rows + rows - 1) / rows); }
 unsigned elementwise_blocks(const Stack& s) {
   return unsigned(std::min<size_t>((size_t(s.rows) * s.width + 255) / 256, 65536));
 }
 
-// Lets `kernel` take `bytes` of shared memory where that is above the default 48 KiB;
-// false where the device has less.
-template <class Kernel>
-bool allow_shared(Kernel kernel, size_t bytes) {
-  if (bytes <= 48 * 1024) return true;
-  int device = 0, most = 0;
-  if (cudaGetDevice(&device) != cudaSuccess ||
-      cudaDeviceGetAttribute(&most, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess ||
-      bytes > size_t(most))
-    return false;
-  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)) ==
-         cudaSuccess;
+// The most shared memory a block of the current device may take. The first call for a
+// device also lets every kernel take that much (cudaFuncSetAttribute), once: that call
+// while another thread captures a CUDA graph would break the capture (seen: 4 segments
+// decoding in threads of their own), and no decoder captures before its kernels were
+// checked here.
+int most_shared() {
+  static std::mutex mutex;
+  static std::map<int, int> most;  // by device
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return 0;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (const auto found = most.find(device); found != most.end()) return found->second;
+  int bytes = 0;
+  if (cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
+    bytes = 48 * 1024;
+  auto allow = [&](auto kernel) {
+    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) != cudaSuccess)
+      bytes = 48 * 1024;  // the default, which needs no attribute
+  };
+  for_rows_sizes([&](auto rows) {
+    constexpr int r = decltype(rows)::value;
+    allow(qkv_kernel<r>);
+    allow(mlp_kernel<r>);
+    allow(head_kernel<r>);
+    allow(to_local_kernel<r>);
+    return true;
+  });
+  allow(attention_kernel);
+  cudaGetLastError();  // a refused attribute leaves nothing for the next launch to report
+  return most[device] = bytes;
 }
 
 bool multiple_of_16(const Linear& l) { return l.in % 16 == 0 && l.in > 0 && l.out > 0; }
@@ -444,21 +603,34 @@ const char* unsupported(const Stack& s) {
         !multiple_of_16(l.down) || l.up.out % 16 != 0 || l.up.out != hidden_of(s))
       return "product widths must be multiples of 16 for the CUDA kernels";
   }
-  if (!allow_shared(qkv_kernel, qkv_bytes(s)) || !allow_shared(mlp_kernel, mlp_bytes(s)) ||
-      !allow_shared(attention_kernel, attention_bytes(s)) ||
-      !allow_shared(head_kernel, head_bytes(s)) || !allow_shared(to_local_kernel, qkv_bytes(s)))
+  const size_t most = size_t(most_shared());
+  const bool fits = for_rows_sizes([&](auto rows) {
+    constexpr int r = decltype(rows)::value;
+    return std::max({qkv_bytes(s, r), mlp_bytes(s, r), head_bytes(s, r)}) <= most;
+  });
+  if (!fits || attention_bytes(s) > most)
     return "the CUDA kernels need more shared memory than the device has";
   return nullptr;
+}
+
+template <int R>
+void layer_step(const Stack& s, const Step& step, const Layer& l, cudaStream_t st) {
+  const unsigned blocks = unsigned((s.rows + R - 1) / R);
+  qkv_kernel<R><<<blocks, kThreads, qkv_bytes(s, R), st>>>(step, l);
+  if (s.capacity <= kSmallCapacity)
+    attention_small_kernel<<<unsigned((size_t(s.rows) * s.heads + kWarps - 1) / kWarps), kThreads, 0,
+                             st>>>(step, l);
+  else
+    attention_kernel<<<dim3(unsigned(s.rows), unsigned(s.heads)), kAttnThreads,
+                       attention_bytes(s), st>>>(step, l);
+  mlp_kernel<R><<<blocks, kThreads, mlp_bytes(s, R), st>>>(step, l);
 }
 
 const char* stack_step(const Stack& s, void* stream) {
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
   const Step step = step_of(s);
   for (int i = 0; i < s.layers; ++i) {
-    qkv_kernel<<<blocks_of(s.rows), kThreads, qkv_bytes(s), st>>>(step, s.layer[i]);
-    attention_kernel<<<dim3(unsigned(s.rows), unsigned(s.heads)), kAttnThreads,
-                       attention_bytes(s), st>>>(step, s.layer[i]);
-    mlp_kernel<<<blocks_of(s.rows), kThreads, mlp_bytes(s), st>>>(step, s.layer[i]);
+    by_rows(s, [&](auto rows) { layer_step<decltype(rows)::value>(s, step, s.layer[i], st); });
     if (const char* e = launched()) return e;
   }
   return nullptr;
@@ -483,16 +655,24 @@ const char* global_input(const Stack& s, const int64_t* start, const int64_t* mo
 const char* head_tables(const Stack& s, const Linear& head, const int64_t* head_table,
                         int64_t* weights, int32_t* tables, void* stream) {
   if (head.out != 256 || head.in != s.width) return "the head must take the stack's width to 256";
-  head_kernel<<<blocks_of(s.rows), kThreads, head_bytes(s), static_cast<cudaStream_t>(stream)>>>(
-      step_of(s), s.norm, head, head_table, weights, tables, nullptr, nullptr);
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  by_rows(s, [&](auto rows) {
+    constexpr int r = decltype(rows)::value;
+    head_kernel<r><<<blocks_of(s, r), kThreads, head_bytes(s, r), st>>>(
+        step_of(s), s.norm, head, head_table, weights, tables, nullptr, nullptr);
+  });
   return launched();
 }
 
 const char* head_intervals(const Stack& s, const Linear& head, const int64_t* head_table,
                            const int64_t* symbols, int32_t* intervals, void* stream) {
   if (head.out != 256 || head.in != s.width) return "the head must take the stack's width to 256";
-  head_kernel<<<blocks_of(s.rows), kThreads, head_bytes(s), static_cast<cudaStream_t>(stream)>>>(
-      step_of(s), s.norm, head, head_table, nullptr, nullptr, symbols, intervals);
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  by_rows(s, [&](auto rows) {
+    constexpr int r = decltype(rows)::value;
+    head_kernel<r><<<blocks_of(s, r), kThreads, head_bytes(s, r), st>>>(
+        step_of(s), s.norm, head, head_table, nullptr, nullptr, symbols, intervals);
+  });
   return launched();
 }
 
@@ -516,8 +696,12 @@ const char* to_local(const Stack& s, const Linear& to_local, int patch, int64_t*
                      void* stream) {
   if (patch <= 0 || s.width % patch != 0 || to_local.in != s.width / patch || to_local.in % 16 != 0)
     return "the patch's pieces must be multiples of 16 wide for the CUDA kernels";
-  to_local_kernel<<<blocks_of(s.rows), kThreads, qkv_bytes(s), static_cast<cudaStream_t>(stream)>>>(
-      step_of(s), s.norm, to_local, patch, condition);
+  const cudaStream_t st = static_cast<cudaStream_t>(stream);
+  by_rows(s, [&](auto rows) {
+    constexpr int r = decltype(rows)::value;
+    to_local_kernel<r><<<blocks_of(s, r), kThreads, qkv_bytes(s, r), st>>>(step_of(s), s.norm,
+                                                                          to_local, patch, condition);
+  });
   return launched();
 }
 
