@@ -28,6 +28,7 @@
 #include <torch/cuda.h>
 #endif
 #if MBZ_EXACT_CUDA_KERNELS
+#include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
 
 #include "codec/range_coder.h"
@@ -959,12 +960,17 @@ struct KernelWeights {
   bool supported = false;      // the model's shapes suit the kernels (cuda::unsupported)
 
   explicit KernelWeights(const ExactModel& m) {
-    global = stack(m.global, m.attn_table, m.config.context);
-    local = stack(m.local, m.attn_table, m.config.patch);
-    supported = !cuda::unsupported(global) && !cuda::unsupported(local);
-    if (!supported) return;
-    to_local = linear(m.global_to_local);
-    head = linear(m.head);
+    // The shapes first, nothing copied, so that a model the kernels do not suit costs
+    // nothing; then the tensors.
+    for (bool pack : {false, true}) {
+      pack_ = pack;
+      global = stack(m.global, m.attn_table, m.config.context);
+      local = stack(m.local, m.attn_table, m.config.patch);
+      to_local = linear(m.global_to_local);
+      head = linear(m.head);
+      if (!pack) supported = suits(m);
+      if (!supported) return;
+    }
     global_start = longs(m.global_start);
     global_bytes = longs(m.global_bytes);
     global_position = longs(m.global_position);
@@ -973,14 +979,29 @@ struct KernelWeights {
     head_table = longs(m.head_table);
   }
 
+  // Whether the kernels take the model: its device is the current one (they launch there),
+  // and its shapes suit them, the ends of the stacks included.
+  bool suits(const ExactModel& m) const {
+    const int64_t patch = m.config.patch;
+    return m.device().index() == c10::cuda::current_device() && !cuda::unsupported(global) &&
+           !cuda::unsupported(local) && head.out == kByteValues && head.in == local.width &&
+           global.width % patch == 0 && to_local.in == global.width / patch &&
+           to_local.in % 16 == 0 && to_local.out == local.width;
+  }
+
   const int64_t* longs(const Tensor& t) {
+    if (!pack_) return nullptr;
     memory.push_back(t.to(torch::kLong).contiguous());
     return memory.back().data_ptr<int64_t>();
   }
   // Word [i][o] holds inputs 4i .. 4i + 3 of output o, the first in the lowest byte.
   cuda::Linear linear(const ExactLinear& l) {
+    const int64_t out = l.weight.size(0), in = l.weight.size(1);
+    cuda::Linear c;
+    c.in = int(in);
+    c.out = int(out);
+    if (!pack_) return c;
     const Tensor w = l.weight.to(torch::kCPU).to(torch::kChar).contiguous();
-    const int64_t out = w.size(0), in = w.size(1);
     const Tensor packed = torch::zeros({(in + 3) / 4, out}, torch::kInt);
     const int8_t* rows = w.data_ptr<int8_t>();
     auto* words = reinterpret_cast<uint32_t*>(packed.data_ptr<int32_t>());
@@ -988,11 +1009,8 @@ struct KernelWeights {
       for (int64_t i = 0; i < in; ++i)
         words[i / 4 * out + o] |= uint32_t(uint8_t(rows[o * in + i])) << (8 * (i % 4));
     memory.push_back(packed.to(l.weight.device()));
-    cuda::Linear c;
     c.weight = memory.back().data_ptr<int32_t>();
     c.mult = longs(l.mult);
-    c.in = int(in);
-    c.out = int(out);
     return c;
   }
   cuda::Stack stack(const ExactStack& s, const Tensor& attn_table, int64_t capacity) {
@@ -1011,14 +1029,19 @@ struct KernelWeights {
       l.out = linear(b.out);
       l.up = linear(b.up);
       l.down = linear(b.down);
+      if (!pack_) continue;
       l.score_mult = b.score_mult.item<int64_t>();
       l.value_mult = b.value_mult.item<int64_t>();
     }
     c.norm = longs(s.norm);
+    if (!pack_) return c;
     memory.push_back(attn_table.to(torch::kInt).contiguous());
     c.attn_table = memory.back().data_ptr<int32_t>();
     return c;
   }
+
+ private:
+  bool pack_ = false;  // false: shapes only
 };
 
 // `s` (a KernelWeights stack) working on `rows` rows, rows_per_cache to a cache of
@@ -1032,6 +1055,8 @@ cuda::Stack with_rows(cuda::Stack s, std::vector<Tensor>& memory, int64_t rows,
     memory.push_back(torch::empty(shape, torch::dtype(type).device(device)));
     return memory.back();
   };
+  if (rows > std::numeric_limits<int>::max())
+    throw Error(ErrorCode::kUsageBadArgument, "exact model: more than 2^31 rows at once on CUDA");
   const int64_t caches = rows / rows_per_cache;
   s.capacity = int(capacity);
   for (int i = 0; i < s.layers; ++i) {
@@ -1156,7 +1181,7 @@ ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality, bool
 
 ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality, bool cuda_graphs,
                            bool cuda_kernels)
-    : model_(model), modality_(modality.to(torch::kLong)), n_(modality.size(0)) {
+    : model_(model), modality_(modality.to(model.device(), torch::kLong)), n_(modality.size(0)) {
   const Config& c = model.config;
 #if MBZ_EXACT_CUDA_KERNELS
   if (cuda_kernels && model.device().is_cuda()) {

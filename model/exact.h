@@ -197,7 +197,8 @@ class ExactDecoder {
   // The global step attends over the first kFirstKeys patches, then kFirstKeys more, and
   // so on up to kStepKeysUpTo, then twice as many each time up to the context
   // (key_counts_, a CUDA graph each, each with memory of its own: so that longer contexts
-  // do not need a graph per 64 patches).
+  // do not need a graph per 64 patches). With the kernels, one count: the context (they
+  // attend over exactly the keys before the position, which they read on the device).
   static constexpr int64_t kFirstKeys = 64, kStepKeysUpTo = 1024;
 
   const ExactModel& model_;

@@ -147,7 +147,7 @@ class ExactByteModel : public BatchByteModel {
       intervals_window_ = window;
       // With exact_cuda.h's kernels the pass gives the intervals itself, from sub-batches
       // four times larger (its own tensors take about 3 KB a position).
-      if (!pass_ || pass_model_ != model_.get()) {
+      if (pass_model_ != model_.get()) {  // made once a model, nullptr included
         pass_ = ExactPass::make(*model_);
         pass_model_ = model_.get();
       }

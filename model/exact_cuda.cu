@@ -16,6 +16,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
+#include <string>
 #include <map>
 #include <mutex>
 #include <type_traits>
@@ -105,6 +107,12 @@ __device__ long long block_reduce(long long v, long long* scratch) {
   return v;
 }
 
+// Whether passes take their products to the tensor cores: MBZ_CUDA_TENSOR_CORES=1 in the
+// environment, set once a device (most_shared). Off by default until a GPU has run it:
+// session 14's builds most likely had no sm_80 code (PyTorch's CMake files turned the
+// architectures off), so its calls ran the dp4a products only.
+__constant__ int tensor_cores = 0;
+
 __device__ __forceinline__ void mma_16x8x32(int (&c)[4], unsigned a0, unsigned a1, unsigned a2,
                                             unsigned a3, unsigned b0, unsigned b1) {
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
@@ -163,7 +171,7 @@ template <int R, class Finish>
 __device__ void product(const Linear& l, const int8_t* x, int pitch, Finish finish) {
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
   if constexpr (R % 16 == 0) {
-    if (l.in % 32 == 0 && l.out % 8 == 0) return product_mma<R>(l, x, pitch, finish);
+    if (tensor_cores && l.in % 32 == 0 && l.out % 8 == 0) return product_mma<R>(l, x, pitch, finish);
   }
 #endif
   const int words = l.in / 4;
@@ -240,6 +248,21 @@ __global__ void qkv_kernel(Step s, Layer l) {
 
 __device__ int byte_of(int word, int k) { return int(int8_t(word >> (8 * k))); }
 
+// A query's score against one cached key, both hd int8 values (16-byte aligned, hd a
+// multiple of 16): exact in int32.
+__device__ int key_score(const int8_t* key, const int4* q, int hd) {
+  const int4* k = reinterpret_cast<const int4*>(key);
+  int score = 0;
+  for (int w = 0; w < hd / 16; ++w) {
+    const int4 a = k[w], b = q[w];
+    score = __dp4a(a.x, b.x, score);
+    score = __dp4a(a.y, b.y, score);
+    score = __dp4a(a.z, b.z, score);
+    score = __dp4a(a.w, b.w, score);
+  }
+  return score;
+}
+
 // One row (block x) and head (block y): the keys of its cache at and before its position.
 __global__ void attention_kernel(Step s, Layer l) {
   extern __shared__ __align__(16) unsigned char shared[];
@@ -254,15 +277,7 @@ __global__ void attention_kernel(Step s, Layer l) {
   const int8_t* values = l.values + at;
   long long best = LLONG_MIN;
   for (int j = threadIdx.x; j < len; j += blockDim.x) {
-    const int4* k = reinterpret_cast<const int4*>(keys + size_t(j) * hd);
-    int score = 0;
-    for (int w = 0; w < hd / 16; ++w) {
-      const int4 a = k[w], b = q[w];
-      score = __dp4a(a.x, b.x, score);
-      score = __dp4a(a.y, b.y, score);
-      score = __dp4a(a.z, b.z, score);
-      score = __dp4a(a.w, b.w, score);
-    }
+    const int score = key_score(keys + size_t(j) * hd, q, hd);
     e[j] = score;
     best = max(best, (long long)score);
   }
@@ -277,7 +292,7 @@ __global__ void attention_kernel(Step s, Layer l) {
   const int groups = hd / 4, slices = blockDim.x / groups;
   const int group = threadIdx.x % groups, slice = threadIdx.x / groups;
   if (slice < slices) {
-    // In int32 for 2^11 keys at a time (weights below 2^13, values below 2^7), then int64.
+    // In int32 for 2^11 keys at a time (weights at most 2^12, values below 2^7), then int64.
     long long num[4] = {0, 0, 0, 0};
     for (int j0 = slice; j0 < len; j0 += 2048 * slices) {
       int sum[4] = {0, 0, 0, 0};
@@ -309,18 +324,10 @@ __global__ void attention_small_kernel(Step s, Layer l) {
   const int row = int(pair / s.heads), head = int(pair % s.heads);
   const int len = position_of(s, row) + 1;
   const size_t at = (cache_of(s, row) * s.heads + head) * s.capacity * hd;
-  int score = 0;
-  if (lane < len) {
-    const int4* k = reinterpret_cast<const int4*>(l.keys + at + size_t(lane) * hd);
-    const int4* q = reinterpret_cast<const int4*>(s.query + size_t(row) * s.width + head * hd);
-    for (int w = 0; w < hd / 16; ++w) {
-      const int4 a = k[w], b = q[w];
-      score = __dp4a(a.x, b.x, score);
-      score = __dp4a(a.y, b.y, score);
-      score = __dp4a(a.z, b.z, score);
-      score = __dp4a(a.w, b.w, score);
-    }
-  }
+  const int score =
+      lane < len ? key_score(l.keys + at + size_t(lane) * hd,
+                             reinterpret_cast<const int4*>(s.query + size_t(row) * s.width + head * hd), hd)
+                 : 0;
   const long long best = warp_max(lane < len ? (long long)score : LLONG_MIN);
   const long long e =
       lane < len ? s.attn_table[exact::attention_index(best - score, l.score_mult)] : 0;
@@ -556,11 +563,11 @@ unsigned elementwise_blocks(const Stack& s) {
   return unsigned(std::min<size_t>((size_t(s.rows) * s.width + 255) / 256, 65536));
 }
 
-// The most shared memory a block of the current device may take. The first call for a
-// device also lets every kernel take that much (cudaFuncSetAttribute), once: that call
-// while another thread captures a CUDA graph would break the capture (seen: 4 segments
-// decoding in threads of their own), and no decoder captures before its kernels were
-// checked here.
+// The most shared memory a block of the current device may take (0: the build has no code
+// for it). The first call for a device also lets every kernel take that much
+// (cudaFuncSetAttribute), once: that call while another thread captures a CUDA graph would
+// break the capture (seen: 4 segments decoding in threads of their own), and no decoder
+// captures before its kernels were checked here.
 int most_shared() {
   static std::mutex mutex;
   static std::map<int, int> most;  // by device
@@ -568,6 +575,11 @@ int most_shared() {
   if (cudaGetDevice(&device) != cudaSuccess) return 0;
   const std::lock_guard<std::mutex> lock(mutex);
   if (const auto found = most.find(device); found != most.end()) return found->second;
+  cudaFuncAttributes compiled;
+  if (cudaFuncGetAttributes(&compiled, qkv_kernel<kStepRows>) != cudaSuccess) {
+    cudaGetLastError();
+    return most[device] = 0;  // no code for this GPU in the build (CMAKE_CUDA_ARCHITECTURES)
+  }
   int bytes = 0;
   if (cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess)
     bytes = 48 * 1024;
@@ -584,6 +596,9 @@ int most_shared() {
     return true;
   });
   allow(attention_kernel);
+  const char* mma = std::getenv("MBZ_CUDA_TENSOR_CORES");
+  const int on = mma && std::string(mma) == "1";
+  cudaMemcpyToSymbol(tensor_cores, &on, sizeof on);
   cudaGetLastError();  // a refused attribute leaves nothing for the next launch to report
   return most[device] = bytes;
 }
@@ -604,6 +619,7 @@ const char* unsupported(const Stack& s) {
       return "product widths must be multiples of 16 for the CUDA kernels";
   }
   const size_t most = size_t(most_shared());
+  if (most == 0) return "this build's CUDA kernels have no code for this GPU";
   const bool fits = for_rows_sizes([&](auto rows) {
     constexpr int r = decltype(rows)::value;
     return std::max({qkv_bytes(s, r), mlp_bytes(s, r), head_bytes(s, r)}) <= most;
@@ -652,28 +668,29 @@ const char* global_input(const Stack& s, const int64_t* start, const int64_t* mo
   return launched();
 }
 
-const char* head_tables(const Stack& s, const Linear& head, const int64_t* head_table,
-                        int64_t* weights, int32_t* tables, void* stream) {
+namespace {
+// head_kernel: the tables (weights, tables) or the intervals (symbols, intervals).
+const char* head(const Stack& s, const Linear& head, const int64_t* head_table, int64_t* weights,
+                 int32_t* tables, const int64_t* symbols, int32_t* intervals, void* stream) {
   if (head.out != 256 || head.in != s.width) return "the head must take the stack's width to 256";
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
   by_rows(s, [&](auto rows) {
     constexpr int r = decltype(rows)::value;
     head_kernel<r><<<blocks_of(s, r), kThreads, head_bytes(s, r), st>>>(
-        step_of(s), s.norm, head, head_table, weights, tables, nullptr, nullptr);
+        step_of(s), s.norm, head, head_table, weights, tables, symbols, intervals);
   });
   return launched();
 }
+}  // namespace
 
-const char* head_intervals(const Stack& s, const Linear& head, const int64_t* head_table,
+const char* head_tables(const Stack& s, const Linear& head_linear, const int64_t* head_table,
+                        int64_t* weights, int32_t* tables, void* stream) {
+  return head(s, head_linear, head_table, weights, tables, nullptr, nullptr, stream);
+}
+
+const char* head_intervals(const Stack& s, const Linear& head_linear, const int64_t* head_table,
                            const int64_t* symbols, int32_t* intervals, void* stream) {
-  if (head.out != 256 || head.in != s.width) return "the head must take the stack's width to 256";
-  const cudaStream_t st = static_cast<cudaStream_t>(stream);
-  by_rows(s, [&](auto rows) {
-    constexpr int r = decltype(rows)::value;
-    head_kernel<r><<<blocks_of(s, r), kThreads, head_bytes(s, r), st>>>(
-        step_of(s), s.norm, head, head_table, nullptr, nullptr, symbols, intervals);
-  });
-  return launched();
+  return head(s, head_linear, head_table, nullptr, nullptr, symbols, intervals, stream);
 }
 
 const char* global_pass_input(const Stack& s, const int64_t* start, const int64_t* modality,

@@ -89,9 +89,6 @@ TEST(Exact, DecoderGivesTheEncodersIntegers) {
   EXPECT_THROW(decoder.next_weights(), Error);  // past the context
 }
 
-// On CUDA (skipped without a device): the decoder gives the CPU's integers, weights and
-// coder tables, stepping eagerly and replaying CUDA graphs (captured at the second patch,
-// where a build has them), over a whole window.
 // The encoder's pass as CUDA kernels: every byte's interval in the table the CPU's forward
 // pass gives, for whole windows and for a window that ends inside a patch.
 TEST(Exact, CudaPassGivesTheCpuIntervals) {
@@ -121,6 +118,9 @@ TEST(Exact, CudaPassGivesTheCpuIntervals) {
   }
 }
 
+// On CUDA (skipped without a device): the decoder gives the CPU's integers, weights and
+// coder tables, stepping eagerly and replaying CUDA graphs (captured at the second patch,
+// where a build has them), over a whole window.
 TEST(Exact, CudaDecoderGivesTheCpuIntegers) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   const Models m = tiny_models(3);
