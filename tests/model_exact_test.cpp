@@ -22,18 +22,21 @@ struct Models {
   ExactModel exact;
 };
 
-Models tiny_models(uint64_t seed) {
+Models models_of(const Config& config, uint64_t seed) {
   torch::manual_seed(seed);
-  Models m{Megabyte(preset("tiny")), {}};
+  Models m{Megabyte(config), {}};
   {
     torch::NoGradGuard no_grad;
     for (torch::Tensor& p : m.float_model->parameters()) p.normal_(0.0, 0.3);
   }
   m.float_model->eval();
-  const torch::Tensor calibration = torch::randint(0, 256, {4, 96}, torch::kLong);
+  const torch::Tensor calibration =
+      torch::randint(0, 256, {4, std::min<int64_t>(96, config.context_bytes())}, torch::kLong);
   m.exact = ExactModel::quantize(m.float_model, calibration, torch::tensor({0, 1, 2, 3}));
   return m;
 }
+
+Models tiny_models(uint64_t seed) { return models_of(preset("tiny"), seed); }
 
 // The tensor version of the coder's table procedure gives its integers row for row: sums
 // above 2^32 (shifted), zero rows, ties for the heaviest, a single nonzero weight.
@@ -178,6 +181,47 @@ TEST(Exact, CudaDecoderGivesTheCpuIntegers) {
 #if MBZ_EXACT_CUDA_GRAPHS
   EXPECT_TRUE(finder.graphs());
 #endif
+}
+
+// The CUDA kernels on shapes the tiny model lacks: heads 16, 64 and 128 wide, a local cache
+// of 16 positions (the warp attention's largest) and of 32 (the block attention), patches
+// of 16 and 32. The decoder's tables and the pass's intervals equal the CPU's.
+TEST(Exact, CudaKernelsTakeOtherShapes) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  Config a = preset("tiny");
+  a.patch = 16, a.global_width = 256, a.global_heads = 4, a.global_layers = 1;
+  a.local_width = 64, a.local_heads = 4, a.local_layers = 1, a.context = 8;
+  Config b = a;
+  b.patch = 32, b.global_width = 512, b.global_heads = 4, b.local_width = 32, b.local_heads = 2;
+  b.context = 4;
+  for (const Config& config : {a, b}) {
+    config.validate();
+    const Models m = models_of(config, 7);
+    const ExactModel cuda = m.exact.to(torch::kCUDA);
+    const int64_t t = config.context_bytes();
+    const torch::Tensor modality = torch::tensor({1, 2, 3});
+    const torch::Tensor bytes = torch::randint(0, 256, {modality.size(0), t}, torch::kLong);
+    const torch::Tensor full = m.exact.forward(bytes, modality);  // on the CPU
+    ExactDecoder decoder(cuda, modality.to(torch::kCUDA), true, true);
+    const std::unique_ptr<ExactPass> pass = ExactPass::make(cuda);
+#if MBZ_EXACT_CUDA_KERNELS
+    ASSERT_TRUE(decoder.kernels()) << "patch " << config.patch;
+    ASSERT_TRUE(pass) << "patch " << config.patch;
+#else
+    GTEST_SKIP() << "built without the CUDA kernels";
+#endif
+    for (int64_t i = 0; i < t; ++i) {
+      ASSERT_TRUE(torch::equal(decoder.next_tables().cpu(), cdf_tables(full.select(1, i))))
+          << "patch " << config.patch << ", position " << i;
+      decoder.push(bytes.select(1, i).to(torch::kCUDA));
+    }
+    const torch::Tensor tables = cdf_tables(full);
+    const torch::Tensor at = bytes.unsqueeze(-1);
+    const torch::Tensor lo = tables.gather(2, at), hi = tables.gather(2, at + 1);
+    EXPECT_TRUE(torch::equal(pass->intervals(bytes.to(torch::kCUDA), modality).cpu(),
+                             torch::cat({lo, hi - lo}, 2)))
+        << "patch " << config.patch;
+  }
 }
 
 // The plain C++ decoder gives the torch engine's integers, stream by stream.
