@@ -31,7 +31,6 @@
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
 
-#include "codec/range_coder.h"
 #include "model/exact_cuda.h"
 #endif
 
@@ -1183,12 +1182,12 @@ ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality, bool
                            bool cuda_kernels)
     : model_(model), modality_(modality.to(model.device(), torch::kLong)), n_(modality.size(0)) {
   const Config& c = model.config;
+  patch_index_ = torch::zeros({1}, modality_.options());
+  byte_index_ = torch::zeros({1}, modality_.options());
 #if MBZ_EXACT_CUDA_KERNELS
   if (cuda_kernels && model.device().is_cuda()) {
     auto k = std::make_unique<Kernels>(model);
     if (k->weights.supported) {
-      patch_index_ = torch::zeros({1}, modality_.options());
-      byte_index_ = torch::zeros({1}, modality_.options());
       const torch::Device device = model.device();
       k->global = with_rows(k->weights.global, k->memory, n_, 1, c.context, patch_index_, device);
       k->local = with_rows(k->weights.local, k->memory, n_, 1, c.patch, byte_index_, device);
@@ -1206,8 +1205,6 @@ ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality, bool
   }
   patch_ = torch::zeros({n_, c.patch}, modality_.options());
   previous_ = torch::full({n_}, kStartId, modality_.options());
-  if (!patch_index_.defined()) patch_index_ = torch::zeros({1}, modality_.options());
-  if (!byte_index_.defined()) byte_index_ = torch::zeros({1}, modality_.options());
   condition_ = torch::zeros({n_, c.patch, c.local_width}, modality_.options());
   // The kernels read the position from the device and attend over exactly the keys before
   // it: one global graph does for every patch.
