@@ -1066,7 +1066,7 @@ cuda::Stack with_rows(cuda::Stack s, std::vector<Tensor>& memory, int64_t rows,
   s.rows = int(rows);
   s.rows_per_cache = int(rows_per_cache);
   s.position = position.defined() ? position.data_ptr<int64_t>() : nullptr;
-  s.residual = empty({rows, s.width}, torch::kLong).data_ptr<int64_t>();
+  s.residual = empty({rows, s.width}, torch::kInt).data_ptr<int32_t>();
   s.query = empty({rows, s.width}, torch::kChar).data_ptr<int8_t>();
   s.attended = empty({rows, s.width}, torch::kChar).data_ptr<int8_t>();
   return s;
@@ -1096,14 +1096,14 @@ void ExactDecoder::kernel_global_step() {
                                   w.global_bytes, patch_.data_ptr<int64_t>(), w.global_position,
                                   patch_index_.data_ptr<int64_t>(), patch, stream));
   check_launch(cuda::stack_step(k.global, stream));
-  check_launch(cuda::to_local(k.global, w.to_local, patch, condition_.data_ptr<int64_t>(), stream));
+  check_launch(cuda::to_local(k.global, w.to_local, patch, condition_.data_ptr<int32_t>(), stream));
 }
 
 void ExactDecoder::kernel_local_step() {
   const Kernels& k = *kernels_;
   const KernelWeights& w = k.weights;
   void* stream = current_stream();
-  check_launch(cuda::local_input(k.local, condition_.data_ptr<int64_t>(), w.local_bytes,
+  check_launch(cuda::local_input(k.local, condition_.data_ptr<int32_t>(), w.local_bytes,
                                  previous_.data_ptr<int64_t>(), w.local_position,
                                  byte_index_.data_ptr<int64_t>(), int(model_.config.patch), stream));
   check_launch(cuda::stack_step(k.local, stream));
@@ -1147,12 +1147,12 @@ Tensor ExactPass::intervals(const Tensor& bytes, const Tensor& modality) {
                                        w.global_bytes, padded.data_ptr<int64_t>(), int(k * p),
                                        w.global_position, int(p), stream));
   check_launch(cuda::stack_step(global, stream));
-  const Tensor condition = torch::empty({n * k * p, c.local_width}, padded.options());
-  check_launch(cuda::to_local(global, w.to_local, int(p), condition.data_ptr<int64_t>(), stream));
+  const Tensor condition = torch::empty({n * k * p, c.local_width}, padded.options().dtype(torch::kInt));
+  check_launch(cuda::to_local(global, w.to_local, int(p), condition.data_ptr<int32_t>(), stream));
   memory.clear();  // the global rows are done with (the stream orders their reuse)
   stage.emplace("pass.local");
   const cuda::Stack local = with_rows(w.local, memory, n * k * p, p, p, Tensor(), device);
-  check_launch(cuda::local_pass_input(local, condition.data_ptr<int64_t>(), w.local_bytes,
+  check_launch(cuda::local_pass_input(local, condition.data_ptr<int32_t>(), w.local_bytes,
                                       padded.data_ptr<int64_t>(), w.local_position, int(p),
                                       kStartId, stream));
   check_launch(cuda::stack_step(local, stream));
@@ -1205,7 +1205,9 @@ ExactDecoder::ExactDecoder(const ExactModel& model, const Tensor& modality, bool
   }
   patch_ = torch::zeros({n_, c.patch}, modality_.options());
   previous_ = torch::full({n_}, kStartId, modality_.options());
-  condition_ = torch::zeros({n_, c.patch, c.local_width}, modality_.options());
+  // The kernels keep the condition as int32, clamped (exact_cuda.h's to_local).
+  condition_ = torch::zeros({n_, c.patch, c.local_width},
+                            modality_.options().dtype(kernels_ ? torch::kInt : torch::kLong));
   // The kernels read the position from the device and attend over exactly the keys before
   // it: one global graph does for every patch.
   for (int64_t keys = kernels_ ? c.context : std::min<int64_t>(kFirstKeys, c.context);;

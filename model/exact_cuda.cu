@@ -30,8 +30,13 @@ namespace {
 
 using exact::add_residual;
 using exact::clamp8;
-using exact::floor_div;
 using exact::round_shift;
+
+static_assert(kConditionMax >= 2 * kResidualMax, "a clamped condition must clamp as the value");
+
+__device__ __forceinline__ int64_t clamp_to(int64_t a, int64_t most) {
+  return a < -most ? -most : a > most ? most : a;
+}
 
 constexpr int kThreads = 256;  // threads of a block of rows
 constexpr int kWarps = kThreads / 32;
@@ -40,13 +45,14 @@ constexpr int kPassRows = 32;     // R of passes: fewer weight reads, two tensor
 constexpr int kWideRows = 65536;  // steps of this many rows and more take kPassRows
 constexpr int kSmallCapacity = 16;  // caches of at most this many take attention_small_kernel
 constexpr int kAttnThreads = 128;  // threads of an attention block (one stream, one head)
+constexpr int kTileQueries = 16;   // a pass's attention: queries of one cache a block
 constexpr unsigned kAll = 0xffffffffu;
 
 // What the kernels of a layer need of a Stack.
 struct Step {
   int width, heads, capacity, rows, rows_per_cache;
   const int64_t* position;
-  int64_t* residual;
+  int32_t* residual;
   int8_t* query;
   int8_t* attended;
   const int32_t* attn_table;
@@ -64,13 +70,17 @@ int hidden_of(const Stack& s) { return s.layers > 0 ? s.layer[0].up.out : 0; }
 __host__ __device__ constexpr int pitch_of(int width) { return width + 16; }
 
 // Shared memory of the kernels, in bytes.
-size_t qkv_bytes(const Stack& s, int rows) { return size_t(rows) * size_t(pitch_of(s.width)); }
+size_t qkv_bytes(const Stack& s, int rows) { return size_t(rows) * size_t(pitch_of(s.width) + 8); }
 size_t mlp_bytes(const Stack& s, int rows) {
   return size_t(rows) * size_t(pitch_of(s.width) + pitch_of(hidden_of(s)));
 }
 size_t attention_bytes(const Stack& s) {
   const size_t keys = (size_t(s.capacity) + 3) / 4 * 4;  // int32 weights, 16-byte aligned
   return 4 * keys + 8 * 4 * size_t(kAttnThreads) + 8 * 33;
+}
+size_t attention_tile_bytes(const Stack& s) {
+  const size_t keys = (size_t(s.capacity) + 3) / 4 * 4;
+  return kTileQueries * (4 * keys + size_t(s.width / s.heads) + 8);
 }
 size_t head_bytes(const Stack& s, int rows) {
   return size_t(rows) * (size_t(pitch_of(s.width)) + 8 * 256);
@@ -107,11 +117,11 @@ __device__ long long block_reduce(long long v, long long* scratch) {
   return v;
 }
 
-// Whether passes take their products to the tensor cores: MBZ_CUDA_TENSOR_CORES=1 in the
-// environment, set once a device (most_shared). Off by default until a GPU has run it:
-// session 14's builds most likely had no sm_80 code (PyTorch's CMake files turned the
-// architectures off), so its calls ran the dp4a products only.
-__constant__ int tensor_cores = 0;
+// Whether passes take their products to the tensor cores (on unless MBZ_CUDA_TENSOR_CORES=0
+// in the environment), set once a device (most_shared). Both give the same integers: the
+// tests run both (session 15: the mma path passes on an H200 and takes the global pass
+// from 1.46 s to 1.26 s of a 16 MiB compression).
+__constant__ int tensor_cores = 1;
 
 __device__ __forceinline__ void mma_16x8x32(int (&c)[4], unsigned a0, unsigned a1, unsigned a2,
                                             unsigned a3, unsigned b0, unsigned b1) {
@@ -128,37 +138,53 @@ __device__ __forceinline__ unsigned word_at(const int8_t* p) {
 }
 
 // The product on the tensor cores, for R a multiple of 16, in a multiple of 32 and out of
-// 8: a warp computes tiles of R rows by 8 outputs, 32 inputs an mma (PTX's m16n8k32
-// fragments: lane = 4 group + t; A rows group and group + 8, inputs 4t.. and 16 + 4t..; B
-// inputs 4t.. and 16 + 4t.. of output group, the words of Linear::weight as they are; C
-// rows group and group + 8, outputs 2t and 2t + 1). Each weight fragment serves R / 16
-// tiles.
+// 8: a warp computes tiles of R rows by 8 outputs, kNTiles such columns of tiles at once, 32
+// inputs an mma (PTX's m16n8k32 fragments: lane = 4 group + t; A rows group and group + 8,
+// inputs 4t.. and 16 + 4t..; B inputs 4t.. and 16 + 4t.. of output group, the words of
+// Linear::weight as they are; C rows group and group + 8, outputs 2t and 2t + 1). Each
+// weight fragment serves R / 16 tiles, each row fragment kNTiles.
+constexpr int kNTiles = 2;
 template <int R, class Finish>
 __device__ void product_mma(const Linear& l, const int8_t* x, int pitch, Finish finish) {
   constexpr int kTiles = R / 16;
   const int lane = threadIdx.x & 31, group = lane >> 2, t = lane & 3, steps = l.in / 32;
-  for (int n0 = int(threadIdx.x >> 5) * 8; n0 < l.out; n0 += kWarps * 8) {
-    int c[kTiles][4] = {};
+  for (int n0 = int(threadIdx.x >> 5) * 8 * kNTiles; n0 < l.out; n0 += kWarps * 8 * kNTiles) {
+    int c[kNTiles][kTiles][4] = {};
+    bool live[kNTiles];
+#pragma unroll
+    for (int n = 0; n < kNTiles; ++n) live[n] = n0 + 8 * n < l.out;  // the same for the warp
     const int32_t* w = l.weight + n0 + group;
-#pragma unroll 4
+#pragma unroll 2
     for (int k = 0; k < steps; ++k) {
-      const unsigned b0 = __ldg(w + size_t(8 * k + t) * l.out);
-      const unsigned b1 = __ldg(w + size_t(8 * k + 4 + t) * l.out);
+      unsigned a[kTiles][4];
 #pragma unroll
       for (int tile = 0; tile < kTiles; ++tile) {
         const int8_t* top = x + (16 * tile + group) * pitch + 32 * k + 4 * t;
         const int8_t* bottom = top + 8 * pitch;
-        mma_16x8x32(c[tile], word_at(top), word_at(bottom), word_at(top + 16),
-                    word_at(bottom + 16), b0, b1);
+        a[tile][0] = word_at(top), a[tile][1] = word_at(bottom);
+        a[tile][2] = word_at(top + 16), a[tile][3] = word_at(bottom + 16);
+      }
+#pragma unroll
+      for (int n = 0; n < kNTiles; ++n) {
+        if (!live[n]) continue;
+        const unsigned b0 = __ldg(w + size_t(8 * k + t) * l.out + 8 * n);
+        const unsigned b1 = __ldg(w + size_t(8 * k + 4 + t) * l.out + 8 * n);
+#pragma unroll
+        for (int tile = 0; tile < kTiles; ++tile)
+          mma_16x8x32(c[n][tile], a[tile][0], a[tile][1], a[tile][2], a[tile][3], b0, b1);
       }
     }
 #pragma unroll
-    for (int tile = 0; tile < kTiles; ++tile) {
-      const int g = 16 * tile + group, o = n0 + 2 * t;
-      finish(g, o, c[tile][0]);
-      finish(g, o + 1, c[tile][1]);
-      finish(g + 8, o, c[tile][2]);
-      finish(g + 8, o + 1, c[tile][3]);
+    for (int n = 0; n < kNTiles; ++n) {
+      if (!live[n]) continue;
+#pragma unroll
+      for (int tile = 0; tile < kTiles; ++tile) {
+        const int g = 16 * tile + group, o = n0 + 8 * n + 2 * t;
+        finish(g, o, c[n][tile][0]);
+        finish(g, o + 1, c[n][tile][1]);
+        finish(g + 8, o, c[n][tile][2]);
+        finish(g + 8, o + 1, c[n][tile][3]);
+      }
     }
   }
 }
@@ -198,20 +224,34 @@ __device__ void product(const Linear& l, const int8_t* x, int pitch, Finish fini
   }
 }
 
+// clamp8(floor_div(num, den)) for den > 0, with `inverse` about 1 / den: the double
+// quotient (a 64-bit integer division is a long routine on the GPU), then integer steps
+// that make its floor exact whatever the rounding was, as in isqrt.
+__device__ __forceinline__ int8_t clamp8_div(int64_t num, int64_t den, double inverse) {
+  const double x = double(num) * inverse;
+  if (x >= 130.0) return 127;
+  if (x <= -130.0) return -127;
+  int64_t q = int64_t(floor(x));
+  while (q * den > num) --q;
+  while ((q + 1) * den <= num) ++q;
+  return clamp8(q);
+}
+
 // RMSNorm of one row r [d] to int8 a [d], by one warp.
-__device__ void norm_row(const int64_t* r, const int64_t* gain, int d, int8_t* a) {
+__device__ void norm_row(const int32_t* r, const int64_t* gain, int d, int8_t* a) {
   const int lane = threadIdx.x & 31;
   long long sum = 0;
-  for (int i = lane; i < d; i += 32) sum += r[i] * r[i];
+  for (int i = lane; i < d; i += 32) sum += int64_t(r[i]) * r[i];
   sum = warp_sum(sum);
   const int64_t q = exact::isqrt(sum / d + 1) << kNormBits, den = 2 * q;
-  for (int i = lane; i < d; i += 32) a[i] = clamp8(floor_div(2 * r[i] * gain[i] + q, den));
+  const double inverse = 1.0 / double(den);
+  for (int i = lane; i < d; i += 32) a[i] = clamp8_div(2 * int64_t(r[i]) * gain[i] + q, den, inverse);
 }
 
 // The norm of each of the block's R rows from `first` (r [rows, d]) into x [R, d], a warp a
 // row (the last row again where the block runs past the end: computed, never written).
 template <int R>
-__device__ void norm_rows(const int64_t* r, int first, int rows, const int64_t* gain, int d,
+__device__ void norm_rows(const int32_t* r, int first, int rows, const int64_t* gain, int d,
                           int8_t* x) {
   for (int g = threadIdx.x >> 5; g < R; g += kWarps)
     norm_row(r + size_t(min(first + g, rows - 1)) * d, gain, d, x + g * pitch_of(d));
@@ -226,11 +266,16 @@ __device__ int position_of(const Step& s, int row) {
 template <int R>
 __global__ void qkv_kernel(Step s, Layer l) {
   extern __shared__ __align__(16) unsigned char shared[];
-  int8_t* x = reinterpret_cast<int8_t*>(shared);  // [R, pitch_of(width)]
-  const int first = blockIdx.x * R;
+  size_t* at = reinterpret_cast<size_t*>(shared);  // [R] each row's place in its cache
+  int8_t* x = reinterpret_cast<int8_t*>(at + R);   // [R, pitch_of(width)]
+  const int first = blockIdx.x * R, hd = s.width / s.heads;
+  for (int g = threadIdx.x; g < R; g += blockDim.x) {
+    const int row = min(first + g, s.rows - 1);
+    at[g] = (cache_of(s, row) * s.heads * s.capacity + position_of(s, row)) * hd;
+  }
   norm_rows<R>(s.residual, first, s.rows, l.norm1, s.width, x);
   __syncthreads();
-  const int hd = s.width / s.heads;
+  const size_t head_size = size_t(s.capacity) * hd;
   product<R>(l.qkv, x, pitch_of(s.width), [&](int g, int o, int sum) {
     const int row = first + g;
     if (row >= s.rows) return;
@@ -240,9 +285,8 @@ __global__ void qkv_kernel(Step s, Layer l) {
       return;
     }
     const bool key = o < 2 * s.width;
-    const int i = o - (key ? s.width : 2 * s.width), head = i / hd, d = i % hd;
-    int8_t* cache = key ? l.keys : l.values;
-    cache[((cache_of(s, row) * s.heads + head) * s.capacity + position_of(s, row)) * hd + d] = v;
+    const int i = o - (key ? s.width : 2 * s.width), head = i / hd;
+    (key ? l.keys : l.values)[at[g] + head * head_size + (i - head * hd)] = v;
   });
 }
 
@@ -307,11 +351,103 @@ __global__ void attention_kernel(Step s, Layer l) {
   }
   __syncthreads();
   const int64_t den = 2 * (total << kMultBits);
+  const double inverse = 1.0 / double(den);
   for (int d = threadIdx.x; d < hd; d += blockDim.x) {
     long long num = 0;
     for (int p = 0; p < slices; ++p) num += part[p * hd + d];
     s.attended[size_t(row) * s.width + head * hd + d] =
-        clamp8(floor_div(2 * num * l.value_mult + den / 2, den));
+        clamp8_div(2 * num * l.value_mult + den / 2, den, inverse);
+  }
+}
+
+// The same for a pass (Stack::position nullptr, rows_per_cache positions a cache): a block
+// for kTileQueries consecutive positions of one cache and one head, so that each key and
+// value is read once for all of them. Its queries' scores [kTileQueries, keys] stay in
+// shared memory, become the table's weights, and each weighted sum is the same exact
+// integer as attention_kernel's.
+__global__ void attention_tile_kernel(Step s, Layer l) {
+  extern __shared__ __align__(16) unsigned char shared[];
+  constexpr int T = kTileQueries;
+  const int hd = s.width / s.heads, head = blockIdx.y, stride = (s.capacity + 3) / 4 * 4;
+  const int tiles = (s.rows_per_cache + T - 1) / T;
+  const size_t cache = blockIdx.x / tiles;
+  const int first = int(blockIdx.x % tiles) * T;  // the first query's position
+  int32_t* e = reinterpret_cast<int32_t*>(shared);                 // [T, stride]
+  int8_t* q = reinterpret_cast<int8_t*>(e + T * stride);           // [T, hd]
+  long long* total = reinterpret_cast<long long*>(q + T * hd);     // [T]
+  // Query i is row cache * rows_per_cache + first + i, which sees keys 0 .. first + i.
+  auto length = [&](int i) {
+    const size_t row = cache * s.rows_per_cache + first + i;
+    return first + i < s.rows_per_cache && row < size_t(s.rows) ? first + i + 1 : 0;
+  };
+  const int keys = min(first + T, s.rows_per_cache);
+  for (int k = threadIdx.x; k < T * hd / 16; k += blockDim.x) {
+    const int i = k / (hd / 16), w = k % (hd / 16);
+    const size_t row = min(cache * s.rows_per_cache + first + i, size_t(s.rows) - 1);
+    reinterpret_cast<int4*>(q)[k] =
+        reinterpret_cast<const int4*>(s.query + row * s.width + head * hd)[w];
+  }
+  __syncthreads();
+  const size_t at = (cache * s.heads + head) * s.capacity * hd;
+  const int8_t* key_rows = l.keys + at;
+  const int8_t* value_rows = l.values + at;
+  // Scores: a thread a key, against every query of the block.
+  for (int j = threadIdx.x; j < keys; j += blockDim.x) {
+    int score[T] = {};
+    for (int w = 0; w < hd / 16; ++w) {
+      const int4 a = reinterpret_cast<const int4*>(key_rows + size_t(j) * hd)[w];
+#pragma unroll
+      for (int i = 0; i < T; ++i) {
+        const int4 b = reinterpret_cast<const int4*>(q + i * hd)[w];
+        score[i] = __dp4a(a.x, b.x, score[i]);
+        score[i] = __dp4a(a.y, b.y, score[i]);
+        score[i] = __dp4a(a.z, b.z, score[i]);
+        score[i] = __dp4a(a.w, b.w, score[i]);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < T; ++i) e[i * stride + j] = score[i];
+  }
+  __syncthreads();
+  // The weights of each query's keys, a warp a query.
+  const int lane = threadIdx.x & 31;
+  for (int i = threadIdx.x >> 5; i < T; i += kWarps) {
+    const int len = length(i);
+    int32_t* ei = e + i * stride;
+    long long best = LLONG_MIN;
+    for (int j = lane; j < len; j += 32) best = max(best, (long long)ei[j]);
+    best = warp_max(best);
+    long long sum = 0;
+    for (int j = lane; j < len; j += 32) {
+      ei[j] = s.attn_table[exact::attention_index(best - ei[j], l.score_mult)];
+      sum += ei[j];
+    }
+    sum = warp_sum(sum);
+    if (lane == 0) total[i] = sum;
+  }
+  __syncthreads();
+  // The weighted sums: a thread four dimensions of one query, in int32 for 2^11 keys at a
+  // time (weights at most 2^12, values below 2^7), then int64.
+  const int groups = hd / 4;
+  for (int k = threadIdx.x; k < T * groups; k += blockDim.x) {
+    const int i = k / groups, group = k % groups, len = length(i);
+    if (len == 0) continue;
+    const int32_t* ei = e + i * stride;
+    long long num[4] = {0, 0, 0, 0};
+    for (int j0 = 0; j0 < len; j0 += 2048) {
+      int sum[4] = {0, 0, 0, 0};
+      for (int j = j0; j < min(len, j0 + 2048); ++j) {
+        const int word = *reinterpret_cast<const int*>(value_rows + size_t(j) * hd + 4 * group);
+        const int weight = ei[j];
+#pragma unroll
+        for (int b = 0; b < 4; ++b) sum[b] += weight * byte_of(word, b);
+      }
+      for (int b = 0; b < 4; ++b) num[b] += sum[b];
+    }
+    const int64_t den = 2 * (total[i] << kMultBits);
+    const double inverse = 1.0 / double(den);
+    int8_t* out = s.attended + (cache * s.rows_per_cache + first + i) * s.width + head * hd + 4 * group;
+    for (int b = 0; b < 4; ++b) out[b] = clamp8_div(2 * num[b] * l.value_mult + den / 2, den, inverse);
   }
 }
 
@@ -333,6 +469,7 @@ __global__ void attention_small_kernel(Step s, Layer l) {
       lane < len ? s.attn_table[exact::attention_index(best - score, l.score_mult)] : 0;
   const long long total = warp_sum(e);
   const int64_t den = 2 * (total << kMultBits);
+  const double inverse = 1.0 / double(den);
   for (int d0 = 0; d0 < hd; d0 += 32) {
     const int d = d0 + lane;
     long long num = 0;
@@ -342,7 +479,7 @@ __global__ void attention_small_kernel(Step s, Layer l) {
     }
     if (d < hd)
       s.attended[size_t(row) * s.width + head * hd + d] =
-          clamp8(floor_div(2 * num * l.value_mult + den / 2, den));
+          clamp8_div(2 * num * l.value_mult + den / 2, den, inverse);
   }
 }
 
@@ -361,8 +498,8 @@ __global__ void mlp_kernel(Step s, Layer l) {
   auto to_residual = [&](const Linear& lin) {
     return [&](int g, int o, int sum) {
       if (first + g >= s.rows) return;
-      int64_t& r = s.residual[size_t(first + g) * d + o];
-      r = add_residual(r, round_shift(int64_t(sum) * lin.mult[o], kMultBits));
+      int32_t& r = s.residual[size_t(first + g) * d + o];
+      r = int32_t(add_residual(r, round_shift(int64_t(sum) * lin.mult[o], kMultBits)));
     };
   };
   product<R>(l.out, x, xp, to_residual(l.out));
@@ -462,21 +599,22 @@ __global__ void head_kernel(Step s, const int64_t* norm, Linear head, const int6
 
 template <int R>
 __global__ void to_local_kernel(Step s, const int64_t* norm, Linear to_local, int patch,
-                                int64_t* condition) {
+                                int32_t* condition) {
   extern __shared__ __align__(16) unsigned char shared[];
   const int d = s.width, piece = d / patch, first = blockIdx.x * R;
   int8_t* x = reinterpret_cast<int8_t*>(shared);  // [R, pitch_of(width)]
   norm_rows<R>(s.residual, first, s.rows, norm, d, x);
   __syncthreads();
+#pragma unroll 1
   for (int j = 0; j < patch; ++j)
     product<R>(to_local, x + j * piece, pitch_of(d), [&](int g, int o, int sum) {
       if (first + g < s.rows)
-        condition[(size_t(first + g) * patch + j) * to_local.out + o] =
-            round_shift(int64_t(sum) * to_local.mult[o], kMultBits);
+        condition[(size_t(first + g) * patch + j) * to_local.out + o] = int32_t(
+            clamp_to(round_shift(int64_t(sum) * to_local.mult[o], kMultBits), kConditionMax));
     });
 }
 
-__global__ void local_input_kernel(Step s, const int64_t* condition, const int64_t* bytes,
+__global__ void local_input_kernel(Step s, const int32_t* condition, const int64_t* bytes,
                                    const int64_t* previous, const int64_t* position_table,
                                    const int64_t* byte_index, int patch) {
   const size_t n = size_t(s.rows) * s.width;
@@ -484,9 +622,9 @@ __global__ void local_input_kernel(Step s, const int64_t* condition, const int64
   for (size_t at = blockIdx.x * size_t(blockDim.x) + threadIdx.x; at < n;
        at += size_t(gridDim.x) * blockDim.x) {
     const size_t row = at / s.width, i = at % s.width;
-    s.residual[at] = add_residual(
+    s.residual[at] = int32_t(add_residual(
         add_residual(condition[(row * patch + j) * s.width + i], bytes[previous[row] * s.width + i]),
-        position_table[j * s.width + i]);
+        position_table[j * s.width + i]));
   }
 }
 
@@ -502,7 +640,7 @@ __global__ void global_input_kernel(Step s, const int64_t* start, const int64_t*
     const size_t row = at / s.width, i = at % s.width;
     const int64_t in = k == 0 ? start[modality[row] * s.width + i]
                               : bytes[patch[row * patch_size + i / piece] * piece + i % piece];
-    s.residual[at] = add_residual(in, position_table[k * s.width + i]);
+    s.residual[at] = int32_t(add_residual(in, position_table[k * s.width + i]));
   }
 }
 
@@ -520,12 +658,12 @@ __global__ void global_pass_input_kernel(Step s, const int64_t* start, const int
         k == 0 ? start[modality[stream] * s.width + i]
                : bytes_table[bytes[stream * length + size_t(k - 1) * patch + i / piece] * piece +
                              i % piece];
-    s.residual[at] = add_residual(in, position_table[size_t(k) * s.width + i]);
+    s.residual[at] = int32_t(add_residual(in, position_table[size_t(k) * s.width + i]));
   }
 }
 
 // The same pass's local rows (a row a byte): condition [rows, width] from to_local.
-__global__ void local_pass_input_kernel(Step s, const int64_t* condition, const int64_t* bytes_table,
+__global__ void local_pass_input_kernel(Step s, const int32_t* condition, const int64_t* bytes_table,
                                         const int64_t* bytes, const int64_t* position_table,
                                         int patch, int64_t start_id) {
   const size_t n = size_t(s.rows) * s.width;
@@ -535,8 +673,8 @@ __global__ void local_pass_input_kernel(Step s, const int64_t* condition, const 
     const int i = int(at % s.width), j = int(row % patch);
     const int64_t previous = j == 0 ? start_id : bytes[row - 1];
     s.residual[at] =
-        add_residual(add_residual(condition[at], bytes_table[previous * s.width + i]),
-                     position_table[size_t(j) * s.width + i]);
+        int32_t(add_residual(add_residual(condition[at], bytes_table[previous * s.width + i]),
+                             position_table[size_t(j) * s.width + i]));
   }
 }
 
@@ -596,8 +734,9 @@ int most_shared() {
     return true;
   });
   allow(attention_kernel);
+  allow(attention_tile_kernel);
   const char* mma = std::getenv("MBZ_CUDA_TENSOR_CORES");
-  const int on = mma && std::string(mma) == "1";
+  const int on = !(mma && std::string(mma) == "0");
   cudaMemcpyToSymbol(tensor_cores, &on, sizeof on);
   cudaGetLastError();  // a refused attribute leaves nothing for the next launch to report
   return most[device] = bytes;
@@ -629,6 +768,13 @@ const char* unsupported(const Stack& s) {
   return nullptr;
 }
 
+// Whether a step's attention takes attention_tile_kernel: a pass (the rows of a cache at
+// positions 0, 1, ...) whose scores fit in shared memory.
+bool tiled_attention(const Stack& s) {
+  return s.position == nullptr && s.rows_per_cache > 1 && s.rows % s.rows_per_cache == 0 &&
+         attention_tile_bytes(s) <= size_t(most_shared());
+}
+
 template <int R>
 void layer_step(const Stack& s, const Step& step, const Layer& l, cudaStream_t st) {
   const unsigned blocks = unsigned((s.rows + R - 1) / R);
@@ -636,6 +782,11 @@ void layer_step(const Stack& s, const Step& step, const Layer& l, cudaStream_t s
   if (s.capacity <= kSmallCapacity)
     attention_small_kernel<<<unsigned((size_t(s.rows) * s.heads + kWarps - 1) / kWarps), kThreads, 0,
                              st>>>(step, l);
+  else if (tiled_attention(s))
+    attention_tile_kernel<<<dim3(unsigned(size_t(s.rows) / s.rows_per_cache *
+                                          ((s.rows_per_cache + kTileQueries - 1) / kTileQueries)),
+                                 unsigned(s.heads)),
+                            kThreads, attention_tile_bytes(s), st>>>(step, l);
   else
     attention_kernel<<<dim3(unsigned(s.rows), unsigned(s.heads)), kAttnThreads,
                        attention_bytes(s), st>>>(step, l);
@@ -652,7 +803,7 @@ const char* stack_step(const Stack& s, void* stream) {
   return nullptr;
 }
 
-const char* local_input(const Stack& s, const int64_t* condition, const int64_t* bytes,
+const char* local_input(const Stack& s, const int32_t* condition, const int64_t* bytes,
                         const int64_t* previous, const int64_t* position_table,
                         const int64_t* byte_index, int patch, void* stream) {
   local_input_kernel<<<elementwise_blocks(s), 256, 0, static_cast<cudaStream_t>(stream)>>>(
@@ -701,7 +852,7 @@ const char* global_pass_input(const Stack& s, const int64_t* start, const int64_
   return launched();
 }
 
-const char* local_pass_input(const Stack& s, const int64_t* condition, const int64_t* bytes_table,
+const char* local_pass_input(const Stack& s, const int32_t* condition, const int64_t* bytes_table,
                              const int64_t* bytes, const int64_t* position_table, int patch,
                              int64_t start_id, void* stream) {
   local_pass_input_kernel<<<elementwise_blocks(s), 256, 0, static_cast<cudaStream_t>(stream)>>>(
@@ -709,7 +860,7 @@ const char* local_pass_input(const Stack& s, const int64_t* condition, const int
   return launched();
 }
 
-const char* to_local(const Stack& s, const Linear& to_local, int patch, int64_t* condition,
+const char* to_local(const Stack& s, const Linear& to_local, int patch, int32_t* condition,
                      void* stream) {
   if (patch <= 0 || s.width % patch != 0 || to_local.in != s.width / patch || to_local.in % 16 != 0)
     return "the patch's pieces must be multiples of 16 wide for the CUDA kernels";

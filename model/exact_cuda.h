@@ -45,7 +45,7 @@ struct Stack {
   // the device; a whole pass: every position of a window a row, position nullptr.
   int rows = 0, rows_per_cache = 1;
   const int64_t* position = nullptr;  // [1], on the device, or nullptr
-  int64_t* residual = nullptr;        // [rows, width]
+  int32_t* residual = nullptr;        // [rows, width]: |r| <= kResidualMax < 2^31
   int8_t* query = nullptr;            // [rows, width] scratch
   int8_t* attended = nullptr;         // [rows, width] scratch
 };
@@ -60,7 +60,7 @@ const char* stack_step(const Stack& s, void* stream);
 
 // The local stack's input for byte *byte_index of the patch: for every stream n,
 // clamp(clamp(condition[n][j] + bytes[previous[n]]) + position[j]) into s.residual.
-const char* local_input(const Stack& s, const int64_t* condition, const int64_t* bytes,
+const char* local_input(const Stack& s, const int32_t* condition, const int64_t* bytes,
                         const int64_t* previous, const int64_t* position_table,
                         const int64_t* byte_index, int patch, void* stream);
 
@@ -89,13 +89,16 @@ const char* global_pass_input(const Stack& s, const int64_t* start, const int64_
                               const int64_t* position_table, int patch, void* stream);
 // ... and the local rows (a row a byte: condition [rows, width] from to_local, plus the
 // previous byte's embedding, start_id's at a patch's first byte, plus the position).
-const char* local_pass_input(const Stack& s, const int64_t* condition, const int64_t* bytes_table,
+const char* local_pass_input(const Stack& s, const int32_t* condition, const int64_t* bytes_table,
                              const int64_t* bytes, const int64_t* position_table, int patch,
                              int64_t start_id, void* stream);
 
 // The global stack's end: the final norm, then each of the P pieces of width/P through
-// `to_local` into condition [rows, P, local width] (int64 residual units).
-const char* to_local(const Stack& s, const Linear& to_local, int patch, int64_t* condition,
+// `to_local` into condition [rows, P, local width], in residual units clamped to
+// ±kConditionMax (int32): the local input adds an embedding of at most kResidualMax and
+// clamps to kResidualMax, so a value past kConditionMax gives what the value itself would.
+inline constexpr int32_t kConditionMax = 1 << 27;
+const char* to_local(const Stack& s, const Linear& to_local, int patch, int32_t* condition,
                      void* stream);
 
 }  // namespace mbz::model::cuda
