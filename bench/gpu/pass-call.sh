@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# One device call for the encoder's pass: build, the CUDA exactness tests (tensor cores on,
+# then off), the stage split of a 16 MiB compression (stages.sh), Nsight Compute's view of
+# one 16 MiB sub-batch's kernels where ncu is installed, the bundled model's speed on 16
+# and 64 MiB (model-speed.sh, 4096 lanes) and the CUDA/CPU exactness checks (exact.sh).
+#
+#   run: bash bench/gpu/pass-call.sh     carry: .gpu-deps data/corpora/text/valid
+#        data/corpora/image/valid data/corpora/audio/valid
+#
+# STEPS (default "tests stages ncu speed exact") picks the parts. Under $OUT: tests-*.log,
+# stages-*.log, ncu.log, model-speed.tsv, model-speed.log, exact.log.
+set -o pipefail
+out=${OUT:?run on the device machine}
+steps=${STEPS:-tests stages ncu speed exact}
+source bench/gpu/prepare.sh > "$out/prep.log" 2>&1 || { tail -30 "$out/prep.log"; exit 1; }
+set +e
+mkdir -p data/gpu
+[[ -e data/gpu/corpus ]] || ln -s ../corpora data/gpu/corpus
+cmake --build build-cuda --target model_exact_test table_hash >> "$out/prep.log" 2>&1 ||
+  { tail -30 "$out/prep.log"; exit 1; }
+has() { [[ " $steps " == *" $1 "* ]]; }
+if has tests; then
+  for tc in 1 0; do
+    MBZ_CUDA_TENSOR_CORES=$tc timeout 240 build-cuda/tests/model_exact_test \
+      --gtest_filter='Exact.Cuda*:Exact.Decoder*:Exact.CdfTables*' 2>&1 | tail -30 > "$out/tests-tc$tc.log"
+    echo "== tests, tensor cores $tc"; tail -3 "$out/tests-tc$tc.log"
+  done
+fi
+if has stages; then
+  bash bench/gpu/stages.sh /tmp/stages 4096
+  for f in /tmp/stages/*.log; do cp "$f" "$out/$(basename "$f")"; done
+  grep -h 'stage ' /tmp/stages/stages-*.log
+fi
+if has ncu && command -v ncu > /dev/null; then
+  # The first sub-batch of 16 MiB in 4096 lanes: 256 windows of 4 KiB, 131,072 global rows.
+  src=/tmp/ncu-src
+  : > "$src"
+  while (($(stat -c %s "$src") < 16777216)); do
+    find data/gpu/corpus/text/valid -type f | LC_ALL=C sort | xargs cat >> "$src"
+  done
+  truncate -s 16777216 "$src"
+  timeout 300 ncu --clock-control none -k 'regex:qkv|attention|mlp|to_local|input' -c 12 \
+    --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats \
+    build-cuda/mbz compress -q -f --level 3 --no-cm --zstd-level 0 --lanes 4096 --device cuda \
+    -o /tmp/ncu.mbz "$src" > "$out/ncu.log" 2>&1
+  echo "ncu rc=$?"
+  grep -E '^  [a-z].*\(|Duration' "$out/ncu.log" | sed 's/(mbz::.*//' | head -40
+fi
+if has speed; then
+  for bytes in 16777216 67108864; do
+    MBZ_TIMING=1 GRAPHS=1 LANES=4096 bash bench/gpu/model-speed.sh /tmp/ms 150 "$bytes" > /dev/null 2>&1
+    for f in /tmp/ms/work/*.log; do echo "== $bytes $f"; cat "$f"; done >> "$out/model-speed.log"
+    rm -rf /tmp/ms/work
+  done
+  cp /tmp/ms/model-speed.tsv "$out/"
+  cat "$out/model-speed.tsv"
+fi
+if has exact; then
+  timeout 240 bash bench/gpu/exact.sh model/weights/mbz-medium-1.mbzq /tmp/exact > "$out/exact.log" 2>&1
+  grep -E 'identical|round trip|hash|speed|DIFF|differ|rror' "$out/exact.log" | head -30
+fi
+grep -q "error" "$out/prep.log" || rm -f "$out/prep.log"
