@@ -64,6 +64,8 @@ ArchiveWriter::ArchiveWriter(Writer& out, const Header& header, const ModelFacto
   header_.version = kFormatVersion;
   header_.cm_revision = std::min(header_.cm_revision, cm_revision_needed(header_));
   options_.threads = std::max(1u, options_.threads);
+  if (options_.try_model || options_.try_hybrid)  // no more segments at once than fit
+    options_.threads = std::clamp(model.max_instances(header_.lanes), 1u, options_.threads);
   const std::vector<uint8_t> bytes = serialize_header(header_);
   workers_ = std::make_unique<Workers>(Workers{model, header_.lanes, header_.modality, {}});
   workers_->models.resize(options_.threads);
@@ -187,6 +189,9 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
       model && !segments
           ? std::max<size_t>(1, options.batch ? options.batch : model->preferred_batch())
           : 1;
+  if (model)  // no more model instances at once than fit
+    options.threads =
+        std::clamp(model->max_instances(segments ? header_.lanes : batch), 1u, options.threads);
   const size_t group = options.threads * batch;
   std::vector<std::unique_ptr<BatchByteModel>> models(options.threads);
   unsigned share = 1;  // threads a segment's model may use: those no other segment has

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -85,6 +86,10 @@ class ModelFactory {
   // The chunk size that suits the model when none is asked for (a neural model's context:
   // chunks are independent, so longer ones gain nothing); 0: no preference.
   virtual uint64_t preferred_chunk() const { return 0; }
+  // How many instances of `max_streams` streams may work at once (at least 1): a model on a
+  // device whose memory holds only so many says so, and archives code no more segments at
+  // once with it.
+  virtual unsigned max_instances(size_t /*max_streams*/) const { return UINT_MAX; }
 };
 
 // Exactness check: a 64-bit hash (XXH3) of every table `factory`'s model gives for

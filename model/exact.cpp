@@ -1111,6 +1111,11 @@ void ExactDecoder::kernel_local_step() {
                                  tables_.data_ptr<int32_t>(), stream));
 }
 
+int64_t cuda_free_bytes() {
+  size_t free = 0;
+  return cuda::free_memory(&free) ? -1 : int64_t(free);
+}
+
 struct ExactPass::Impl {
   const ExactModel& model;
   KernelWeights weights;
@@ -1168,6 +1173,7 @@ void ExactDecoder::kernel_global_step() {}
 void ExactDecoder::kernel_local_step() {}
 struct ExactPass::Impl {};
 std::unique_ptr<ExactPass> ExactPass::make(const ExactModel&) { return nullptr; }
+int64_t cuda_free_bytes() { return -1; }
 Tensor ExactPass::intervals(const Tensor&, const Tensor&) { return Tensor(); }
 #endif
 ExactPass::~ExactPass() = default;

@@ -123,6 +123,10 @@ std::string modality_tensor_name(size_t m, const std::string& name);
 // whole forward pass where the weights are, and ship only the tables.
 torch::Tensor cdf_tables(const torch::Tensor& weights);
 
+// Bytes free on the current CUDA device, or -1 where the build has no CUDA kernels (or the
+// device does not answer).
+int64_t cuda_free_bytes();
+
 // The encoder's pass (ExactModel::forward, then each byte's interval in its table) as
 // exact_cuda.h's kernels, on CUDA in builds that have them.
 class ExactPass {

@@ -26,6 +26,11 @@ namespace mbz::model {
 
 namespace {
 
+// The encoder's pass with exact_cuda.h's kernels: positions a sub-batch, and about what its
+// tensors take of device memory a position.
+constexpr int64_t kPassPositions = int64_t{1} << 20;
+constexpr int64_t kPassBytesPerPosition = 3072;
+
 // The plain C++ decoder's arrays of a model, made when a stream first needs them: most
 // archives use one modality of the four, and making them is most of loading a model file.
 class LazyCpuModel {
@@ -146,13 +151,13 @@ class ExactByteModel : public BatchByteModel {
     if (intervals_window_ != window) {
       intervals_window_ = window;
       // With exact_cuda.h's kernels the pass gives the intervals itself, from sub-batches
-      // four times larger (its own tensors take about 3 KB a position).
+      // four times larger (kPassBytesPerPosition).
       if (pass_model_ != model_.get()) {  // made once a model, nullptr included
         pass_ = ExactPass::make(*model_);
         pass_model_ = model_.get();
       }
       const torch::Tensor intervals =
-          pass_ ? window_pass(int64_t{1} << 20,
+          pass_ ? window_pass(kPassPositions,
                               [&](const torch::Tensor& b, const torch::Tensor& modality) {
                                 return pass_->intervals(b, modality);
                               })
@@ -390,10 +395,24 @@ class ExactByteModel : public BatchByteModel {
 // a second for the bundled model, most of `mbz compress`'s own start-up).
 class ExactFactory : public ModelFactory {
  public:
+  // On CUDA, as many instances as a 1.25 share each of the device's free memory allows (a
+  // 256 MiB archive's 16 segments of 4096 lanes once took all of an H200's 140 GB).
+  unsigned max_instances(size_t streams) const override {
+    if (!on_cuda_) return UINT_MAX;
+    const int64_t free = cuda_free_bytes();
+    if (free < 0) return UINT_MAX;
+    const double need = 1.25 * std::max(double(kPassPositions * kPassBytesPerPosition),
+                                        double(streams) * double(decoder_bytes_per_stream_));
+    return unsigned(std::clamp(double(free) / need, 1.0, double(UINT_MAX)));
+  }
   ExactFactory(ModelIdentity identity, const Config& config, bool on_cuda,
                std::function<Engines()> build, bool lookahead_on_cpu)
       : identity_(std::move(identity)),
         context_bytes_(uint64_t(config.context_bytes())),
+        // The decoder's int8 key and value caches, and some 16 KB of rows and tables.
+        decoder_bytes_per_stream_(2 * (config.global_layers * config.global_width * config.context +
+                                       config.local_layers * config.local_width * config.patch) +
+                                  16384),
         on_cuda_(on_cuda),
         build_(std::move(build)),
         lookahead_on_cpu_(lookahead_on_cpu) {}
@@ -416,6 +435,7 @@ class ExactFactory : public ModelFactory {
  private:
   ModelIdentity identity_;
   uint64_t context_bytes_;
+  int64_t decoder_bytes_per_stream_;
   bool on_cuda_;
   mutable std::function<Engines()> build_;
   mutable std::once_flag built_;

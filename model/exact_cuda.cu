@@ -746,6 +746,12 @@ bool multiple_of_16(const Linear& l) { return l.in % 16 == 0 && l.in > 0 && l.ou
 
 }  // namespace
 
+const char* free_memory(size_t* free) {
+  size_t total = 0;
+  const cudaError_t e = cudaMemGetInfo(free, &total);
+  return e == cudaSuccess ? nullptr : cudaGetErrorString(e);
+}
+
 const char* unsupported(const Stack& s) {
   if (s.layers < 0 || s.layers > kMaxLayers) return "too many layers for the CUDA kernels";
   if (s.width % 16 != 0 || s.heads <= 0 || s.width % s.heads != 0 || (s.width / s.heads) % 16 != 0)

@@ -50,6 +50,9 @@ struct Stack {
   int8_t* attended = nullptr;         // [rows, width] scratch
 };
 
+// The current device's free memory in bytes into *free, or the CUDA error.
+const char* free_memory(size_t* free);
+
 // Why a stack cannot run here (widths not multiples of 16, head widths above 512, too much
 // shared memory), or nullptr.
 const char* unsupported(const Stack& s);

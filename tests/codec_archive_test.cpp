@@ -2,6 +2,9 @@
 // the output from thread count and batch size.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <mutex>
+
 #include "codec/archive.h"
 #include "codec/error.h"
 #include "codec/format.h"
@@ -148,6 +151,58 @@ TEST(Archive, BatchSizeNeverChangesTheBytes) {
   EXPECT_EQ(compress(data, 10, 2, batched), one);
   EXPECT_EQ(decompress(one, 1, batched), data);
   EXPECT_EQ(decompress(one, 2, batched), data);
+}
+
+// The order-2 model as a model whose device holds `most` instances at once: it counts its
+// live instances and the most there ever were.
+class ScarceOrder2 final : public ModelFactory {
+ public:
+  explicit ScarceOrder2(unsigned most) : most_(most) {}
+  const ModelIdentity& identity() const override { return order2().identity(); }
+  std::unique_ptr<BatchByteModel> create(size_t max_streams) const override {
+    struct Counted final : BatchByteModel {
+      Counted(std::unique_ptr<BatchByteModel> m, const ScarceOrder2& f) : inner(std::move(m)), f(f) {
+        const std::lock_guard<std::mutex> lock(f.mutex_);
+        f.peak_ = std::max(f.peak_, ++f.live_);
+      }
+      ~Counted() override {
+        const std::lock_guard<std::mutex> lock(f.mutex_);
+        --f.live_;
+      }
+      void reset(size_t n) override { inner->reset(n); }
+      size_t max_streams() const override { return inner->max_streams(); }
+      void set_modality(uint8_t m) override { inner->set_modality(m); }
+      void predict(std::span<const uint32_t> ids, std::span<Cdf> tables) override {
+        inner->predict(ids, tables);
+      }
+      void update(std::span<const uint32_t> ids, std::span<const uint8_t> bytes) override {
+        inner->update(ids, bytes);
+      }
+      std::unique_ptr<BatchByteModel> inner;
+      const ScarceOrder2& f;
+    };
+    return std::make_unique<Counted>(order2().create(max_streams), *this);
+  }
+  size_t preferred_batch() const override { return 1; }
+  unsigned max_instances(size_t) const override { return most_; }
+  unsigned peak() const { return peak_; }
+
+ private:
+  unsigned most_;
+  mutable std::mutex mutex_;
+  mutable unsigned live_ = 0, peak_ = 0;
+};
+
+TEST(Archive, NoMoreModelInstancesAtOnceThanTheDeviceHolds) {
+  const auto data = text_bytes(12 * 1024, 19);  // 12 chunks of 1 KiB
+  const auto one = compress(data, 10, 1);
+  const ScarceOrder2 encoder(2), decoder(2);
+  EXPECT_EQ(compress(data, 10, 6, encoder), one);
+  EXPECT_EQ(decompress(one, 6, decoder), data);
+  EXPECT_GE(encoder.peak(), 1u);
+  EXPECT_LE(encoder.peak(), 2u);
+  EXPECT_GE(decoder.peak(), 1u);
+  EXPECT_LE(decoder.peak(), 2u);
 }
 
 TEST(Archive, StreamedInputWithUnknownSize) {
