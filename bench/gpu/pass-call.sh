@@ -7,7 +7,9 @@
 #   run: bash bench/gpu/pass-call.sh     carry: .gpu-deps data/corpora/text/valid
 #        data/corpora/image/valid data/corpora/audio/valid
 #
-# STEPS (default "tests stages ncu speed exact") picks the parts. Under $OUT: tests-*.log,
+# STEPS (default "tests stages ncu speed exact") picks the parts, SPEED_BYTES the sizes of the
+# speed runs (default "16777216 67108864"), NCU_KERNELS and NCU_COUNT the kernels ncu times
+# (a regular expression, default all of a layer's and the inputs; 12). Under $OUT: tests-*.log,
 # stages-*.log, ncu.log, model-speed.tsv, model-speed.log, exact.log.
 set -o pipefail
 out=${OUT:?run on the device machine}
@@ -20,7 +22,7 @@ cmake --build build-cuda --target model_exact_test table_hash >> "$out/prep.log"
   { tail -30 "$out/prep.log"; exit 1; }
 has() { [[ " $steps " == *" $1 "* ]]; }
 if has tests; then
-  for tc in 1 0; do
+  for tc in ${TEST_TENSOR_CORES:-1 0}; do
     MBZ_CUDA_TENSOR_CORES=$tc timeout 240 build-cuda/tests/model_exact_test \
       --gtest_filter='Exact.Cuda*:Exact.Decoder*:Exact.CdfTables*' 2>&1 | tail -30 > "$out/tests-tc$tc.log"
     echo "== tests, tensor cores $tc"; tail -3 "$out/tests-tc$tc.log"
@@ -39,7 +41,7 @@ if has ncu && command -v ncu > /dev/null; then
     find data/gpu/corpus/text/valid -type f | LC_ALL=C sort | xargs cat >> "$src"
   done
   truncate -s 16777216 "$src"
-  timeout 300 ncu --clock-control none -k 'regex:qkv|attention|mlp|to_local|input' -c 12 \
+  timeout 300 ncu --clock-control none -k "regex:${NCU_KERNELS:-qkv|attention|mlp|to_local|input}" -c "${NCU_COUNT:-12}" \
     --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats \
     build-cuda/mbz compress -q -f --level 3 --no-cm --zstd-level 0 --lanes 4096 --device cuda \
     -o /tmp/ncu.mbz "$src" > "$out/ncu.log" 2>&1
@@ -47,7 +49,7 @@ if has ncu && command -v ncu > /dev/null; then
   grep -E '^  [a-z].*\(|Duration' "$out/ncu.log" | sed 's/(mbz::.*//' | head -40
 fi
 if has speed; then
-  for bytes in 16777216 67108864; do
+  for bytes in ${SPEED_BYTES:-16777216 67108864}; do
     MBZ_TIMING=1 GRAPHS=1 LANES=4096 bash bench/gpu/model-speed.sh /tmp/ms 150 "$bytes" > /dev/null 2>&1
     for f in /tmp/ms/work/*.log; do echo "== $bytes $f"; cat "$f"; done >> "$out/model-speed.log"
     rm -rf /tmp/ms/work
