@@ -14,12 +14,7 @@
 set -o pipefail
 out=${OUT:?run on the device machine}
 steps=${STEPS:-tests stages ncu speed exact}
-source bench/gpu/prepare.sh > "$out/prep.log" 2>&1 || { tail -30 "$out/prep.log"; exit 1; }
-set +e
-mkdir -p data/gpu
-[[ -e data/gpu/corpus ]] || ln -s ../corpora data/gpu/corpus
-cmake --build build-cuda --target model_exact_test table_hash >> "$out/prep.log" 2>&1 ||
-  { tail -30 "$out/prep.log"; exit 1; }
+source bench/gpu/call-start.sh
 has() { [[ " $steps " == *" $1 "* ]]; }
 if has tests; then
   for tc in ${TEST_TENSOR_CORES:-1 0}; do

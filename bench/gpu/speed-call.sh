@@ -13,12 +13,7 @@
 set -o pipefail
 out=${OUT:?run on the device machine}
 steps=${STEPS:-tests model levels exact}
-source bench/gpu/prepare.sh > "$out/prep.log" 2>&1 || { tail -30 "$out/prep.log"; exit 1; }
-set +e  # prepare.sh set -e; a failing part below must not stop the others
-mkdir -p data/gpu
-[[ -e data/gpu/corpus ]] || ln -s ../corpora data/gpu/corpus
-cmake --build build-cuda --target model_exact_test table_hash >> "$out/prep.log" 2>&1 ||
-  { tail -30 "$out/prep.log"; exit 1; }
+source bench/gpu/call-start.sh
 has() { [[ " $steps " == *" $1 "* ]]; }
 if has tests; then
   # The CUDA paths and what they must equal (the whole binary segfaults in a CPU-only test

@@ -10,12 +10,7 @@
 # Under $OUT: arch.log, tests-dp4a.log, tests-mma.log, stages-{dp4a,mma}-*.log, ncu.log.
 set -o pipefail
 out=${OUT:?run on the device machine}
-source bench/gpu/prepare.sh > "$out/prep.log" 2>&1 || { tail -30 "$out/prep.log"; exit 1; }
-set +e
-mkdir -p data/gpu
-[[ -e data/gpu/corpus ]] || ln -s ../corpora data/gpu/corpus
-cmake --build build-cuda --target model_exact_test table_hash >> "$out/prep.log" 2>&1 ||
-  { tail -30 "$out/prep.log"; exit 1; }
+source bench/gpu/call-start.sh
 {
   grep -E 'CUDA_ARCHITECTURES|CMAKE_CUDA_COMPILER:|CMAKE_CUDA_FLAGS:' build-cuda/CMakeCache.txt
   lib=$(find build-cuda -name 'libmbz_cuda_kernels.a' | head -1)
