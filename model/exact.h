@@ -212,7 +212,8 @@ class ExactDecoder {
   // The inputs of a step, written in place: the bytes of the current patch, the byte
   // before the next one, the patch's and the byte's positions ([1] int64).
   torch::Tensor patch_, previous_, patch_index_, byte_index_;
-  // Its outputs: condition_ [N, P, Dl] int64 (global), weights_ [N, 256], tables_ [N, 257].
+  // Its outputs: condition_ [N, P, Dl] (global; int64, or int32 clamped with the kernels:
+  // exact_cuda.h's to_local), weights_ [N, 256], tables_ [N, 257].
   torch::Tensor condition_, weights_, tables_;
   std::vector<int64_t> key_counts_;
   bool pending_ = false, graphs_ = false;

@@ -224,16 +224,20 @@ __device__ void product(const Linear& l, const int8_t* x, int pitch, Finish fini
   }
 }
 
-// clamp8(floor_div(num, den)) for den > 0, with `inverse` about 1 / den: the double
-// quotient (a 64-bit integer division is a long routine on the GPU), then integer steps
-// that make its floor exact whatever the rounding was, as in isqrt.
+// clamp8(floor_div(num, den)) for 0 < den < 2^61, with `inverse` about 1 / den: the
+// double quotient (a 64-bit integer division is a long routine on the GPU), then integer
+// steps that make its floor exact whatever the rounding was, as in isqrt. The remainder
+// num - q den is taken modulo 2^64, which is exact: q is within one or two of the floor
+// (the quotient is at most 130 here, its double error a few units of 2^-53 of that), so
+// the remainder is below 4 den < 2^63 in size.
 __device__ __forceinline__ int8_t clamp8_div(int64_t num, int64_t den, double inverse) {
   const double x = double(num) * inverse;
   if (x >= 130.0) return 127;
   if (x <= -130.0) return -127;
   int64_t q = int64_t(floor(x));
-  while (q * den > num) --q;
-  while ((q + 1) * den <= num) ++q;
+  int64_t r = int64_t(uint64_t(num) - uint64_t(q) * uint64_t(den));
+  while (r < 0) --q, r += den;
+  while (r >= den) ++q, r -= den;
   return clamp8(q);
 }
 
@@ -777,8 +781,8 @@ const char* unsupported(const Stack& s) {
 // Whether a step's attention takes attention_tile_kernel: a pass (the rows of a cache at
 // positions 0, 1, ...) whose scores fit in shared memory.
 bool tiled_attention(const Stack& s) {
-  return s.position == nullptr && s.rows_per_cache > 1 && s.rows % s.rows_per_cache == 0 &&
-         attention_tile_bytes(s) <= size_t(most_shared());
+  return s.position == nullptr && s.rows_per_cache > 1 && s.rows_per_cache <= s.capacity &&
+         s.rows % s.rows_per_cache == 0 && attention_tile_bytes(s) <= size_t(most_shared());
 }
 
 template <int R>

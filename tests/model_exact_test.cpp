@@ -109,7 +109,9 @@ TEST(Exact, CudaPassGivesTheCpuIntervals) {
   // of whole passes (32 rows, products on the tensor cores).
   for (const torch::Tensor& modality :
        {torch::tensor({0, 1, 2, 3, 1, 2, 3, 1, 1}), torch::randint(0, 4, {2100}, torch::kLong)}) {
-    for (int64_t t : {m.exact.config.context_bytes(), int64_t{50}}) {
+    // Whole windows (32 patches: two whole tiles of the pass attention), 90 bytes (23
+    // patches: a whole tile and a partial one) and 50 (13 patches: the warp attention).
+    for (int64_t t : {m.exact.config.context_bytes(), int64_t{90}, int64_t{50}}) {
       const torch::Tensor bytes = torch::randint(0, 256, {modality.size(0), t}, torch::kLong);
       const torch::Tensor tables = cdf_tables(m.exact.forward(bytes, modality));  // on the CPU
       const torch::Tensor at = bytes.unsqueeze(-1);
