@@ -189,10 +189,8 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
       model && !segments
           ? std::max<size_t>(1, options.batch ? options.batch : model->preferred_batch())
           : 1;
-  if (model)  // no more model instances at once than fit
-    options.threads =
-        std::clamp(model->max_instances(segments ? header_.lanes : batch), 1u, options.threads);
-  const size_t group = options.threads * batch;
+  size_t group = options.threads * batch;
+  bool limited = false;  // threads held to the model's max_instances, at its first chunk
   std::vector<std::unique_ptr<BatchByteModel>> models(options.threads);
   unsigned share = 1;  // threads a segment's model may use: those no other segment has
   auto model_of = [&](unsigned t) -> BatchByteModel& {
@@ -241,6 +239,15 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
       framing_error = std::current_exception();
     }
     const size_t n = info.size();
+    const bool uses_model = std::ranges::any_of(info, [](const ChunkInfo& c) {
+      return c.header.method == ChunkMethod::kModel || c.header.method == ChunkMethod::kHybrid;
+    });
+    if (model && uses_model && !limited) {  // no more model instances at once than fit (asked
+      limited = true;  // only here: asking may start a device)
+      options.threads =
+          std::clamp(model->max_instances(segments ? header_.lanes : batch), 1u, options.threads);
+      group = options.threads * batch;
+    }
     std::vector<std::vector<uint8_t>> raw(n);
     for (size_t k = 0; k < n; ++k) raw[k].resize(info[k].header.raw_size);
     const size_t n_batches = (n + batch - 1) / batch;
