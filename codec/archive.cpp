@@ -189,13 +189,14 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
       model && !segments
           ? std::max<size_t>(1, options.batch ? options.batch : model->preferred_batch())
           : 1;
+  const size_t streams = segments ? header_.lanes : batch;  // of a model instance
   size_t group = options.threads * batch;
   bool limited = false;  // threads held to the model's max_instances, at its first chunk
   std::vector<std::unique_ptr<BatchByteModel>> models(options.threads);
   unsigned share = 1;  // threads a segment's model may use: those no other segment has
   auto model_of = [&](unsigned t) -> BatchByteModel& {
     if (!models[t]) {
-      models[t] = model->create(segments ? header_.lanes : batch);
+      models[t] = model->create(streams);
       models[t]->set_modality(header_.modality);
     }
     models[t]->set_threads(share);
@@ -245,7 +246,7 @@ Trailer ArchiveReader::decode(Writer& out, const ModelFactory* model, DecodeOpti
     if (model && uses_model && !limited) {  // no more model instances at once than fit (asked
       limited = true;  // only here: asking may start a device)
       options.threads =
-          std::clamp(model->max_instances(segments ? header_.lanes : batch), 1u, options.threads);
+          std::clamp(model->max_instances(streams), 1u, options.threads);
       group = options.threads * batch;
     }
     std::vector<std::vector<uint8_t>> raw(n);

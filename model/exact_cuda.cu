@@ -311,6 +311,35 @@ __device__ int key_score(const int8_t* key, const int4* q, int hd) {
   return score;
 }
 
+// num[b] += the sum of weight[j] * values[j][b] over keys j = first, first + step, ...
+// below len, for the four dimensions b of `values` (a key every hd bytes): in int32 for
+// 2^11 keys at a time (weights at most 2^12, values below 2^7), then int64.
+__device__ void weighted_sum4(const int8_t* values, int hd, const int32_t* weight, int first,
+                              int len, int step, long long (&num)[4]) {
+  for (int j0 = first; j0 < len; j0 += 2048 * step) {
+    int sum[4] = {0, 0, 0, 0};
+    for (int j = j0; j < min(len, j0 + 2048 * step); j += step) {
+      const int word = *reinterpret_cast<const int*>(values + size_t(j) * hd);
+      const int w = weight[j];
+#pragma unroll
+      for (int b = 0; b < 4; ++b) sum[b] += w * byte_of(word, b);
+    }
+    for (int b = 0; b < 4; ++b) num[b] += sum[b];
+  }
+}
+
+// The attention's output from a weighted sum of values whose weights add to `total`:
+// clamp8(floor((2 num value_mult + den / 2) / den)) with den = 2 total 2^kMultBits.
+struct AttentionOut {
+  int64_t den, value_mult;
+  double inverse;
+  __device__ AttentionOut(long long total, int64_t mult)
+      : den(2 * (total << kMultBits)), value_mult(mult), inverse(1.0 / double(den)) {}
+  __device__ int8_t operator()(long long num) const {
+    return clamp8_div(2 * num * value_mult + den / 2, den, inverse);
+  }
+};
+
 // One row (block x) and head (block y): the keys of its cache at and before its position.
 __global__ void attention_kernel(Step s, Layer l) {
   extern __shared__ __align__(16) unsigned char shared[];
@@ -340,27 +369,16 @@ __global__ void attention_kernel(Step s, Layer l) {
   const int groups = hd / 4, slices = blockDim.x / groups;
   const int group = threadIdx.x % groups, slice = threadIdx.x / groups;
   if (slice < slices) {
-    // In int32 for 2^11 keys at a time (weights at most 2^12, values below 2^7), then int64.
     long long num[4] = {0, 0, 0, 0};
-    for (int j0 = slice; j0 < len; j0 += 2048 * slices) {
-      int sum[4] = {0, 0, 0, 0};
-      for (int j = j0; j < min(len, j0 + 2048 * slices); j += slices) {
-        const int word = *reinterpret_cast<const int*>(values + size_t(j) * hd + 4 * group);
-        const int weight = e[j];
-        for (int k = 0; k < 4; ++k) sum[k] += weight * byte_of(word, k);
-      }
-      for (int k = 0; k < 4; ++k) num[k] += sum[k];
-    }
+    weighted_sum4(values + 4 * group, hd, e, slice, len, slices, num);
     for (int k = 0; k < 4; ++k) part[slice * hd + 4 * group + k] = num[k];
   }
   __syncthreads();
-  const int64_t den = 2 * (total << kMultBits);
-  const double inverse = 1.0 / double(den);
+  const AttentionOut out(total, l.value_mult);
   for (int d = threadIdx.x; d < hd; d += blockDim.x) {
     long long num = 0;
     for (int p = 0; p < slices; ++p) num += part[p * hd + d];
-    s.attended[size_t(row) * s.width + head * hd + d] =
-        clamp8_div(2 * num * l.value_mult + den / 2, den, inverse);
+    s.attended[size_t(row) * s.width + head * hd + d] = out(num);
   }
 }
 
@@ -379,15 +397,15 @@ __global__ void attention_tile_kernel(Step s, Layer l) {
   int32_t* e = reinterpret_cast<int32_t*>(shared);                 // [T, stride]
   int8_t* q = reinterpret_cast<int8_t*>(e + T * stride);           // [T, hd]
   long long* total = reinterpret_cast<long long*>(q + T * hd);     // [T]
-  // Query i is row cache * rows_per_cache + first + i, which sees keys 0 .. first + i.
+  // Query i is this row, which sees keys 0 .. first + i.
+  auto row_of = [&](int i) { return cache * s.rows_per_cache + first + i; };
   auto length = [&](int i) {
-    const size_t row = cache * s.rows_per_cache + first + i;
-    return first + i < s.rows_per_cache && row < size_t(s.rows) ? first + i + 1 : 0;
+    return first + i < s.rows_per_cache && row_of(i) < size_t(s.rows) ? first + i + 1 : 0;
   };
   const int keys = min(first + T, s.rows_per_cache);
   for (int k = threadIdx.x; k < T * hd / 16; k += blockDim.x) {
     const int i = k / (hd / 16), w = k % (hd / 16);
-    const size_t row = min(cache * s.rows_per_cache + first + i, size_t(s.rows) - 1);
+    const size_t row = min(row_of(i), size_t(s.rows) - 1);
     reinterpret_cast<int4*>(q)[k] =
         reinterpret_cast<const int4*>(s.query + row * s.width + head * hd)[w];
   }
@@ -430,28 +448,16 @@ __global__ void attention_tile_kernel(Step s, Layer l) {
     if (lane == 0) total[i] = sum;
   }
   __syncthreads();
-  // The weighted sums: a thread four dimensions of one query, in int32 for 2^11 keys at a
-  // time (weights at most 2^12, values below 2^7), then int64.
+  // The weighted sums: a thread four dimensions of one query.
   const int groups = hd / 4;
   for (int k = threadIdx.x; k < T * groups; k += blockDim.x) {
     const int i = k / groups, group = k % groups, len = length(i);
     if (len == 0) continue;
-    const int32_t* ei = e + i * stride;
     long long num[4] = {0, 0, 0, 0};
-    for (int j0 = 0; j0 < len; j0 += 2048) {
-      int sum[4] = {0, 0, 0, 0};
-      for (int j = j0; j < min(len, j0 + 2048); ++j) {
-        const int word = *reinterpret_cast<const int*>(value_rows + size_t(j) * hd + 4 * group);
-        const int weight = ei[j];
-#pragma unroll
-        for (int b = 0; b < 4; ++b) sum[b] += weight * byte_of(word, b);
-      }
-      for (int b = 0; b < 4; ++b) num[b] += sum[b];
-    }
-    const int64_t den = 2 * (total[i] << kMultBits);
-    const double inverse = 1.0 / double(den);
-    int8_t* out = s.attended + (cache * s.rows_per_cache + first + i) * s.width + head * hd + 4 * group;
-    for (int b = 0; b < 4; ++b) out[b] = clamp8_div(2 * num[b] * l.value_mult + den / 2, den, inverse);
+    weighted_sum4(value_rows + 4 * group, hd, e + i * stride, 0, len, 1, num);
+    const AttentionOut out(total[i], l.value_mult);
+    int8_t* to = s.attended + row_of(i) * s.width + head * hd + 4 * group;
+    for (int b = 0; b < 4; ++b) to[b] = out(num[b]);
   }
 }
 
@@ -471,9 +477,7 @@ __global__ void attention_small_kernel(Step s, Layer l) {
   const long long best = warp_max(lane < len ? (long long)score : LLONG_MIN);
   const long long e =
       lane < len ? s.attn_table[exact::attention_index(best - score, l.score_mult)] : 0;
-  const long long total = warp_sum(e);
-  const int64_t den = 2 * (total << kMultBits);
-  const double inverse = 1.0 / double(den);
+  const AttentionOut out(warp_sum(e), l.value_mult);
   for (int d0 = 0; d0 < hd; d0 += 32) {
     const int d = d0 + lane;
     long long num = 0;
@@ -481,9 +485,7 @@ __global__ void attention_small_kernel(Step s, Layer l) {
       const long long ej = __shfl_sync(kAll, e, j);
       if (d < hd) num += ej * l.values[at + size_t(j) * hd + d];
     }
-    if (d < hd)
-      s.attended[size_t(row) * s.width + head * hd + d] =
-          clamp8_div(2 * num * l.value_mult + den / 2, den, inverse);
+    if (d < hd) s.attended[size_t(row) * s.width + head * hd + d] = out(num);
   }
 }
 
