@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sourced first by the device-call scripts (speed-call.sh, pass-call.sh, tensor-cores.sh),
+# Sourced first by the device-call scripts (speed-call.sh, pass-call.sh),
 # with `out` set to $OUT: prepare.sh (its log in $out/prep.log), the carried corpus under
 # data/gpu/corpus, and the test targets built. Leaves `set +e`: a failing part of a call
 # must not stop the others. Exits the call when the build fails.

@@ -21,7 +21,7 @@ esac
 source_of() {  # the input of archive NAME, into /tmp/cross-NAME
   local name=$1 f
   if [[ $name == lanes ]]; then
-    find "$corpus/text/valid" -type f | LC_ALL=C sort | xargs cat 2> /dev/null | head -c 262144 > /tmp/cross-lanes
+    bash bench/gpu/valid-text.sh "$corpus" 262144 /tmp/cross-lanes
   else
     f=$(find "$corpus/$name/valid" -type f | LC_ALL=C sort | head -1)
     cp "$f" "/tmp/cross-$name"

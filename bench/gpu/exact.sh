@@ -31,7 +31,7 @@ done
 # The model alone in lanes (format 4: a range coder a lane; on CUDA the decoder finds the
 # bytes on the device): 256 KiB of valid text in 64 lanes, made on each device, decoded on
 # the other.
-find data/gpu/corpus/text/valid -type f | sort | xargs cat | head -c 262144 > /tmp/lanes.txt
+bash bench/gpu/valid-text.sh data/gpu/corpus 262144 /tmp/lanes.txt
 for d in cuda cpu; do
   $mbz compress -q -f --level 3 --no-cm --zstd-level 0 --lanes 64 --model "$model" --device $d \
     /tmp/lanes.txt -o "/tmp/lanes.$d.mbz"
@@ -42,7 +42,7 @@ $mbz decompress -q -f --model "$model" --device cuda /tmp/lanes.cpu.mbz -o /tmp/
 cmp /tmp/lanes.txt /tmp/lanes.from-cuda && cmp /tmp/lanes.txt /tmp/lanes.from-cpu &&
   echo "lanes: $(stat -c %s /tmp/lanes.txt) bytes in 64 lanes round trip ok both ways ($(stat -c %s /tmp/lanes.cpu.mbz) bytes)"
 # Speed: 2 MiB of valid text in one segment of 256 lanes of 8 KiB (one CUDA batch).
-find data/gpu/corpus/text/valid -type f | sort | xargs cat | head -c 2097152 > /tmp/speed.txt
+bash bench/gpu/valid-text.sh data/gpu/corpus 2097152 /tmp/speed.txt
 /usr/bin/time -f "speed: 2 MiB compress cuda %es" timeout 120 $mbz compress -q -f --zstd-level 0 \
   --lanes 256 --model "$model" --device cuda /tmp/speed.txt -o /tmp/speed.mbz
 /usr/bin/time -f "speed: 2 MiB decompress cuda %es" timeout 120 $mbz decompress -q -f \

@@ -23,7 +23,7 @@ mbz=${MBZ:-build-cuda/mbz}
 work=$out/work
 mkdir -p "$work"
 # Text: the valid text files, concatenated in sorted order and cut to TEXT_BYTES.
-find "$corpus/text/valid" -type f | LC_ALL=C sort | xargs cat 2>/dev/null | head -c "$text_bytes" > "$work/text.txt"
+bash bench/gpu/valid-text.sh "$corpus" "$text_bytes" "$work/text.txt"
 head -c 100000 "$work/text.txt" > "$work/text-100k.txt"  # for the one-lane runs of level 3
 image=$(find "$corpus/image/valid" -name '*.png' | LC_ALL=C sort | head -1)
 audio=$(find "$corpus/audio/valid" -name '*.flac' -size -300k -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2-)

@@ -20,11 +20,7 @@ mkdir -p "$work"
 # The valid text in sorted order, repeated until it reaches BYTES (lanes are independent
 # streams of one context each, so a repeat far back changes nothing for the model).
 src=$work/text.txt
-: > "$src"
-while (($(stat -c %s "$src") < bytes)); do
-  find "$corpus/text/valid" -type f | LC_ALL=C sort | xargs cat >> "$src"
-done
-truncate -s "$bytes" "$src"
+bash bench/gpu/valid-text.sh "$corpus" "$bytes" "$src"
 tsv=$out/model-speed.tsv
 [[ -f $tsv ]] || printf 'graphs\tlanes\traw_bytes\tarchive_bytes\tbits_per_byte\tcompress_MBps\tdecompress_MBps\tcheck\n' > "$tsv"
 now() { date +%s.%N; }

@@ -1,21 +1,33 @@
 #!/usr/bin/env bash
-# One device call for the encoder's pass: build, the CUDA exactness tests (tensor cores on,
-# then off), the stage split of a 16 MiB compression (stages.sh), Nsight Compute's view of
+# One device call for the encoder's pass: build, the GPU architectures the kernels were
+# built for (cuobjdump), the CUDA exactness tests (tensor cores on, then off), the stage split of a 16 MiB compression (stages.sh), Nsight Compute's view of
 # one 16 MiB sub-batch's kernels where ncu is installed, the bundled model's speed on 16
 # and 64 MiB (model-speed.sh, 4096 lanes) and the CUDA/CPU exactness checks (exact.sh).
 #
 #   run: bash bench/gpu/pass-call.sh     carry: .gpu-deps data/corpora/text/valid
 #        data/corpora/image/valid data/corpora/audio/valid
 #
-# STEPS (default "tests stages ncu speed exact") picks the parts, SPEED_BYTES the sizes of the
+# STEPS (default "arch tests stages ncu speed exact") picks the parts, SPEED_BYTES the sizes of the
 # speed runs (default "16777216 67108864"), NCU_KERNELS and NCU_COUNT the kernels ncu times
-# (a regular expression, default all of a layer's and the inputs; 12). Under $OUT: tests-*.log,
-# stages-*.log, ncu.log, model-speed.tsv, model-speed.log, exact.log.
+# (a regular expression, default all of a layer's and the inputs; 12). Under $OUT: arch.log,
+# tests-*.log, stages-*.log, ncu.log, model-speed.tsv, model-speed.log, exact.log. (The stage
+# split with the tensor cores off: MBZ_CUDA_TENSOR_CORES=0 STEPS=stages.)
 set -o pipefail
 out=${OUT:?run on the device machine}
-steps=${STEPS:-tests stages ncu speed exact}
+steps=${STEPS:-arch tests stages ncu speed exact}
 source bench/gpu/call-start.sh
 has() { [[ " $steps " == *" $1 "* ]]; }
+if has arch; then
+  # PyTorch's CMake files turn CMAKE_CUDA_ARCHITECTURES off: the kernels name their own.
+  lib=$(find build-cuda -name 'libmbz_cuda_kernels.a' | head -1)
+  {
+    grep -E 'CUDA_ARCHITECTURES|CMAKE_CUDA_COMPILER:' build-cuda/CMakeCache.txt
+    cuobjdump --list-elf "$lib"
+    echo "tensor-core (IMMA) instructions in the sm_90 code:" \
+      "$(cuobjdump --dump-sass -arch sm_90 "$lib" 2> /dev/null | grep -c IMMA)"
+  } > "$out/arch.log" 2>&1
+  cat "$out/arch.log"
+fi
 if has tests; then
   for tc in ${TEST_TENSOR_CORES:-1 0}; do
     MBZ_CUDA_TENSOR_CORES=$tc timeout 240 build-cuda/tests/model_exact_test \
@@ -31,11 +43,7 @@ fi
 if has ncu && command -v ncu > /dev/null; then
   # The first sub-batch of 16 MiB in 4096 lanes: 256 windows of 4 KiB, 131,072 global rows.
   src=/tmp/ncu-src
-  : > "$src"
-  while (($(stat -c %s "$src") < 16777216)); do
-    find data/gpu/corpus/text/valid -type f | LC_ALL=C sort | xargs cat >> "$src"
-  done
-  truncate -s 16777216 "$src"
+  bash bench/gpu/valid-text.sh data/gpu/corpus 16777216 "$src"
   timeout 300 ncu --clock-control none -k "regex:${NCU_KERNELS:-qkv|attention|mlp|to_local|input}" -c "${NCU_COUNT:-12}" \
     --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats \
     build-cuda/mbz compress -q -f --level 3 --no-cm --zstd-level 0 --lanes 4096 --device cuda \

@@ -13,11 +13,7 @@ corpus=${CORPUS:-data/gpu/corpus}
 mbz=${MBZ:-build-cuda/mbz}
 mkdir -p "$out"
 src=/tmp/stages-text
-: > "$src"
-while (($(stat -c %s "$src") < bytes)); do
-  find "$corpus/text/valid" -type f | LC_ALL=C sort | xargs cat >> "$src"
-done
-truncate -s "$bytes" "$src"
+bash bench/gpu/valid-text.sh "$corpus" "$bytes" "$src"
 MBZ_TIMING=2 $mbz compress -v -f --level 3 --no-cm --zstd-level 0 --lanes "$lanes" --device cuda \
   -o /tmp/stages.mbz "$src" > "$out/stages-compress.log" 2>&1 || echo "stages.sh: compress failed"
 MBZ_TIMING=2 $mbz decompress -f --device cuda -o /tmp/stages-back /tmp/stages.mbz \
