@@ -7,6 +7,7 @@
 #include <array>
 #include <climits>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -58,6 +59,22 @@ class BatchByteModel {
                          std::span<uint32_t> /*freq*/) {
     return false;
   }
+  // Encoding only, right after lookahead(), instead of intervals() round by round: the
+  // interval of every position of every stream, handed to `take` a piece at a time as the
+  // model computes them (a model on a GPU computes the next piece while the coder codes
+  // this one). Each stream's pieces come in position order and together cover all of its
+  // positions; `take` returns false to stop early (the coder gave the method up), and no
+  // piece comes after that. update() is not called. False: the model has no such path.
+  struct IntervalPiece {
+    uint32_t first = 0, count = 0;  // streams [first, first + count)
+    uint64_t position = 0;          // each at positions [position, position + width)
+    uint32_t width = 0;
+    // Stream first + i at position + p: start at pairs[2 * (i * width + p)], freq after it.
+    // Positions at or past a stream's end hold anything.
+    const uint32_t* pairs = nullptr;
+  };
+  using IntervalTaker = std::function<bool(const IntervalPiece&)>;
+  virtual bool all_intervals(const IntervalTaker& /*take*/) { return false; }
   // Decoding: instead of predict(), the symbol of stream ids[k]'s next table whose interval
   // holds targets[k] (RangeDecoder::target), with that interval, as Cdf::find on predict()'s
   // table gives them. update() still follows, with these symbols. False: no such path.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 #include <optional>
+#include <string>
 
 #include "codec/cm/cm_codec.h"
 #include "codec/endian.h"
@@ -116,6 +117,8 @@ class ModelEncoder {
   }
   // The coder of lane j's bytes.
   RangeEncoder& lane(uint32_t j) { return coders_[coders_.size() == 1 ? 0 : j]; }
+  // The size of lane j's stream so far (of the one stream, before version 4).
+  size_t lane_size(uint32_t j) const { return streams_[streams_.size() == 1 ? 0 : j].size(); }
   // The payload's size so far, less the sizes' own bytes.
   size_t size() const {
     size_t n = 0;
@@ -138,6 +141,69 @@ class ModelEncoder {
   std::vector<std::vector<uint8_t>> streams_;
   std::vector<RangeEncoder> coders_;
 };
+
+// The model method alone with a range coder a lane (version 4 on), from
+// BatchByteModel::all_intervals: each lane coded as the model hands its pieces over, in
+// whatever order it computes them. The method is given up exactly where round by round
+// coding (encode_segment's loop) gives it up: Pace's checkpoints fall after the same rounds,
+// each is judged once every lane has passed it, on the sizes the lanes' streams had after
+// that round. (Giving up on size alone needs no rounds: the streams only grow, and the
+// finished payload is judged again.) False: the model has no such path; nothing was coded.
+bool code_from_all_intervals(BatchByteModel& model, const Lanes& lanes, Pace pace,
+                             std::optional<ModelEncoder>& range) {
+  std::vector<uint64_t> round_of, coded_by;  // checkpoint c falls after round round_of[c]
+  uint64_t coded = 0;
+  for (uint64_t t = 0; t < lanes.rounds(); ++t) {
+    coded += lanes.live(t);
+    if (pace.checkpoint(coded)) {
+      round_of.push_back(t);
+      coded_by.push_back(coded);
+    }
+  }
+  const uint32_t streams = lanes.live(0);
+  std::vector<uint64_t> size_at(round_of.size(), 0);  // the lanes' sizes after the round
+  std::vector<uint32_t> passed(round_of.size(), 0);   // how many lanes have added theirs
+  std::vector<uint32_t> next(streams, 0);             // each lane's next checkpoint
+  std::vector<uint64_t> done(streams, 0);             // each lane's bytes coded
+  size_t judged = 0;
+  bool gave_up = false;
+  auto add_size = [&](uint32_t j) {
+    const uint32_t c = next[j]++;
+    size_at[c] += range->lane_size(j);
+    ++passed[c];
+  };
+  const bool ran = model.all_intervals([&](const BatchByteModel::IntervalPiece& piece) {
+    for (uint32_t i = 0; i < piece.count; ++i) {
+      const uint32_t j = piece.first + i;
+      if (j >= streams || (piece.position < lanes.size_of(j) && piece.position != done[j]))
+        throw Error(ErrorCode::kUsageBadArgument,
+                    "all_intervals: a piece of stream " + std::to_string(j) + " out of order");
+      const uint64_t end = std::min(lanes.size_of(j), piece.position + piece.width);
+      const uint32_t* pair = piece.pairs + size_t{i} * piece.width * 2;
+      RangeEncoder& coder = range->lane(j);
+      for (uint64_t p = piece.position; p < end; ++p, pair += 2) {
+        coder.encode(pair[0], pair[1]);
+        if (next[j] < round_of.size() && round_of[next[j]] == p) add_size(j);
+      }
+      if (end > done[j]) done[j] = end;
+      if (done[j] == lanes.size_of(j))  // the lane has ended: its size stays for the rest
+        while (next[j] < round_of.size()) add_size(j);
+    }
+    for (; judged < round_of.size() && passed[judged] == streams; ++judged)
+      if (Pace::off_pace(size_at[judged], coded_by[judged])) return !(gave_up = true);
+    return !(gave_up = pace.too_big(range->size()));
+  });
+  if (!ran) return false;
+  if (gave_up) {
+    range.reset();
+    return true;
+  }
+  for (uint32_t j = 0; j < streams; ++j)
+    if (done[j] != lanes.size_of(j))
+      throw Error(ErrorCode::kUsageBadArgument,
+                  "all_intervals: stream " + std::to_string(j) + " was not coded to its end");
+  return true;
+}
 
 // The decoders of a model payload: one, or one a lane (the `live` lanes of round 0).
 std::vector<RangeDecoder> model_decoders(std::span<const uint8_t> payload, uint32_t live,
@@ -256,8 +322,12 @@ SegmentPayloads encode_segment(std::span<const uint8_t> raw, const SegmentSetup&
       payload = {};
     }
   };
+  // The model alone with a coder a lane: every lane coded whole, as the model computes
+  // them, where the model can (a model on a GPU then codes while it computes).
+  const bool whole_lanes = range && !hybrid && !mixer && setup.lane_streams &&
+                           code_from_all_intervals(*model, lanes, pace, range);
   size_t coded = 0;
-  for (uint64_t t = 0; t < lanes.rounds() && (range || mixer || hybrid); ++t) {
+  for (uint64_t t = 0; !whole_lanes && t < lanes.rounds() && (range || mixer || hybrid); ++t) {
     const uint32_t live = lanes.live(t);
     const bool tabled = range || hybrid;  // the byte model is still needed
     // The model alone needs each byte's interval, not its table.

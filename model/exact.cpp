@@ -28,6 +28,7 @@
 #include <torch/cuda.h>
 #endif
 #if MBZ_EXACT_CUDA_KERNELS
+#include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
 
@@ -1119,6 +1120,8 @@ int64_t cuda_free_bytes() {
 struct ExactPass::Impl {
   const ExactModel& model;
   KernelWeights weights;
+  std::array<Tensor, 2> host, ready;  // start_to_host's slots: pinned buffers, their views
+  std::array<at::cuda::CUDAEvent, 2> copied;
   explicit Impl(const ExactModel& m) : model(m), weights(m) {}
 };
 
@@ -1167,6 +1170,22 @@ Tensor ExactPass::intervals(const Tensor& bytes, const Tensor& modality) {
                                     out.data_ptr<int32_t>(), stream));
   return out.narrow(1, 0, t);
 }
+
+void ExactPass::start_to_host(const Tensor& bytes, const Tensor& modality, int slot) {
+  const Tensor out = intervals(bytes, modality);
+  Tensor& host = impl_->host.at(slot);
+  if (!host.defined() || host.numel() < out.numel())
+    host = torch::empty({out.numel()}, torch::dtype(torch::kInt).pinned_memory(true));
+  Tensor& ready = impl_->ready[slot];
+  ready = host.narrow(0, 0, out.numel()).view(out.sizes());
+  ready.copy_(out, /*non_blocking=*/true);  // out's memory is reused only after the copy
+  impl_->copied[slot].record(c10::cuda::getCurrentCUDAStream());
+}
+
+const Tensor& ExactPass::wait(int slot) {
+  impl_->copied.at(slot).synchronize();
+  return impl_->ready[slot];
+}
 #else
 struct ExactDecoder::Kernels {};
 void ExactDecoder::kernel_global_step() {}
@@ -1175,6 +1194,11 @@ struct ExactPass::Impl {};
 std::unique_ptr<ExactPass> ExactPass::make(const ExactModel&) { return nullptr; }
 int64_t cuda_free_bytes() { return -1; }
 Tensor ExactPass::intervals(const Tensor&, const Tensor&) { return Tensor(); }
+void ExactPass::start_to_host(const Tensor&, const Tensor&, int) {}
+const Tensor& ExactPass::wait(int) {
+  static const Tensor none;
+  return none;
+}
 #endif
 ExactPass::~ExactPass() = default;
 

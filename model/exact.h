@@ -139,6 +139,11 @@ class ExactPass {
   // (start, frequency) of every byte in the coder's table for it, [N, T, 2] int32 on the
   // model's device: the integers of cdf_tables(model.forward(bytes, modality)) at the bytes.
   torch::Tensor intervals(const torch::Tensor& bytes, const torch::Tensor& modality);
+  // intervals(), brought to the host without waiting for them: slot 0 or 1 (pinned host
+  // memory) holds them once wait(slot) returns, so that the host may read one slot while
+  // the device computes the other's.
+  void start_to_host(const torch::Tensor& bytes, const torch::Tensor& modality, int slot);
+  const torch::Tensor& wait(int slot);  // [N, T, 2] int32 on the host
 
  private:
   ExactPass() = default;

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "codec/error.h"
@@ -150,25 +151,10 @@ class ExactByteModel : public BatchByteModel {
     const int64_t window = int64_t(position_ / uint64_t(context));
     if (intervals_window_ != window) {
       intervals_window_ = window;
-      // With exact_cuda.h's kernels the pass gives the intervals itself, from sub-batches
-      // four times larger (kPassBytesPerPosition).
-      if (pass_model_ != model_.get()) {  // made once a model, nullptr included
-        pass_ = ExactPass::make(*model_);
-        pass_model_ = model_.get();
-      }
-      const torch::Tensor intervals =
-          pass_ ? window_pass(kPassPositions,
-                              [&](const torch::Tensor& b, const torch::Tensor& modality) {
-                                return pass_->intervals(b, modality);
-                              })
-                : window_pass(int64_t{1} << 18,
-                              [&](const torch::Tensor& b, const torch::Tensor& modality) {
-                                const torch::Tensor t = cdf_tables(model_->forward(b, modality));
-                                const torch::Tensor at = b.unsqueeze(-1);
-                                const torch::Tensor lo = t.gather(2, at), hi = t.gather(2, at + 1);
-                                return torch::cat({lo, hi - lo}, 2);  // [m, width, 2] int32
-                              });
-      window_intervals_ = intervals.to(torch::kCPU).contiguous();
+      window_intervals_ = window_pass(pass_positions(), [&](const torch::Tensor& b,
+                                                            const torch::Tensor& modality) {
+                            return pass_intervals(b, modality);
+                          }).to(torch::kCPU).contiguous();
     }
     const int64_t width = window_intervals_.size(1);
     const int32_t* t = window_intervals_.data_ptr<int32_t>();
@@ -177,6 +163,55 @@ class ExactByteModel : public BatchByteModel {
       start[j] = uint32_t(c[0]);
       freq[j] = uint32_t(c[1]);
     }
+    return true;
+  }
+
+  // After lookahead: every position's interval, a window and a sub-batch of streams at a
+  // time. With exact_cuda.h's kernels the device computes the next sub-batch (of this
+  // window or the next) while `take` codes this one: they go to the host in ExactPass's
+  // two slots in turn.
+  bool all_intervals(const IntervalTaker& take) override {
+    if (ahead_.empty()) return false;
+    const Timer timer(*this);
+    const uint64_t context = uint64_t(model_->config.context_bytes());
+    uint64_t longest = 0;
+    for (const auto& s : ahead_) longest = std::max<uint64_t>(longest, s.size());
+    const int64_t positions = pass_positions();
+    struct Piece {
+      uint64_t position;
+      int64_t first, width;
+    };
+    auto give = [&](const Piece& p, const torch::Tensor& intervals) {
+      return take({uint32_t(p.first), uint32_t(intervals.size(0)), p.position, uint32_t(p.width),
+                   reinterpret_cast<const uint32_t*>(intervals.data_ptr<int32_t>())});
+    };
+    std::optional<Piece> pending;  // on its way to the host, in slot ^ 1
+    int slot = 0;
+    for (position_ = 0; position_ < longest; position_ += context) {
+      int64_t width = 0;
+      const torch::Tensor bytes = window_bytes(width);
+      const torch::Tensor modality = torch::full({int64_t(n_)}, int64_t(modality_),
+                                                 torch::dtype(torch::kLong).device(bytes.device()));
+      if (!pass_) {  // LibTorch's forward pass: a window at a time, in turn
+        const torch::Tensor all = window_pass(positions, [&](const torch::Tensor& b,
+                                                             const torch::Tensor& m) {
+                                    return pass_intervals(b, m);
+                                  }).to(torch::kCPU).contiguous();
+        if (!give({position_, 0, width}, all)) return true;
+        continue;
+      }
+      const int64_t step = std::max<int64_t>(1, positions / width);
+      for (int64_t k = 0; k < int64_t(n_); k += step, slot ^= 1) {
+        const int64_t m = std::min<int64_t>(step, int64_t(n_) - k);
+        pass_->start_to_host(bytes.narrow(0, k, m), modality.narrow(0, k, m), slot);
+        if (pending && !give(*pending, pass_->wait(slot ^ 1))) {
+          pass_->wait(slot);  // the copy in flight lands before anything goes
+          return true;
+        }
+        pending = Piece{position_, k, width};
+      }
+    }
+    if (pending) give(*pending, pass_->wait(slot ^ 1));
     return true;
   }
 
@@ -306,6 +341,25 @@ class ExactByteModel : public BatchByteModel {
       const int32_t* c = t + (int64_t(ids[j]) * m + row) * 257;
       std::copy_n(c, 257, tables[j].c.begin());
     }
+  }
+
+  // The positions of one of the encoder's sub-batches, and their intervals: with
+  // exact_cuda.h's kernels (ExactPass) sub-batches four times larger (kPassBytesPerPosition)
+  // than through LibTorch's forward pass.
+  int64_t pass_positions() {
+    if (pass_model_ != model_.get()) {  // made once a model, nullptr included
+      pass_ = ExactPass::make(*model_);
+      pass_model_ = model_.get();
+    }
+    return pass_ ? kPassPositions : int64_t{1} << 18;
+  }
+  // bytes [m, width] int64 and modality [m] on the device -> [m, width, 2] int32 there.
+  torch::Tensor pass_intervals(const torch::Tensor& bytes, const torch::Tensor& modality) {
+    if (pass_) return pass_->intervals(bytes, modality);
+    const torch::Tensor t = cdf_tables(model_->forward(bytes, modality));
+    const torch::Tensor at = bytes.unsqueeze(-1);
+    const torch::Tensor lo = t.gather(2, at), hi = t.gather(2, at + 1);
+    return torch::cat({lo, hi - lo}, 2);
   }
 
   // At a window's start: one pass over the window of every stream, in sub-batches of about

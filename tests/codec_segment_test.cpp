@@ -180,6 +180,114 @@ TEST(Segment, ModelAloneCodesFromIntervals) {
   }
 }
 
+// order2-v1 with all_intervals() as well: every interval computed up front, handed over
+// in windows of 7 positions, each window's streams in pieces of 3 in reverse order (as a
+// model on a GPU may hand out its sub-batches).
+class WholeLaneModel : public IntervalModel {
+ public:
+  explicit WholeLaneModel(size_t n) : IntervalModel(n), n_(n) {}
+  void lookahead(std::span<const std::span<const uint8_t>> streams) override {
+    IntervalModel::lookahead(streams);
+    streams_.assign(streams.begin(), streams.end());
+  }
+  bool all_intervals(const IntervalTaker& take) override {
+    const size_t n = streams_.size();
+    size_t longest = 0;
+    for (const auto& s : streams_) longest = std::max(longest, s.size());
+    // pairs[k][2p], pairs[k][2p+1]: stream k's interval at position p
+    std::vector<std::vector<uint32_t>> pairs(n, std::vector<uint32_t>(2 * longest, 0));
+    const auto inner = order2().create(n_);
+    inner->reset(n);
+    for (size_t t = 0; t < longest; ++t) {
+      std::vector<uint32_t> ids;
+      for (uint32_t k = 0; k < n; ++k)
+        if (t < streams_[k].size()) ids.push_back(k);
+      std::vector<Cdf> tables(ids.size());
+      std::vector<uint8_t> bytes(ids.size());
+      inner->predict(ids, tables);
+      for (size_t j = 0; j < ids.size(); ++j) {
+        bytes[j] = streams_[ids[j]][t];
+        pairs[ids[j]][2 * t] = tables[j].start(bytes[j]);
+        pairs[ids[j]][2 * t + 1] = tables[j].freq(bytes[j]);
+      }
+      inner->update(ids, bytes);
+    }
+    constexpr uint32_t kWidth = 7, kStreams = 3;
+    pieces = 0;
+    for (size_t position = 0; position < longest; position += kWidth)
+      for (uint32_t first = uint32_t((n - 1) / kStreams * kStreams);; first -= kStreams) {
+        const uint32_t count = std::min<uint32_t>(kStreams, uint32_t(n) - first);
+        std::vector<uint32_t> piece(size_t{count} * kWidth * 2, 0xFFFF);
+        for (uint32_t i = 0; i < count; ++i)
+          for (uint32_t p = 0; p < kWidth && position + p < longest; ++p)
+            for (int h = 0; h < 2; ++h)
+              piece[(size_t{i} * kWidth + p) * 2 + h] = pairs[first + i][2 * (position + p) + h];
+        ++pieces;
+        if (!take({first, count, position, kWidth, piece.data()})) return true;
+        if (first == 0) break;
+      }
+    return true;
+  }
+  size_t pieces = 0;
+
+ private:
+  size_t n_;
+  std::vector<std::span<const uint8_t>> streams_;
+};
+
+// The model alone with a coder a lane codes from all_intervals() where the model has it,
+// lanes whole in the model's order: the same payload as round by round, given up where
+// round by round coding gives it up (at a checkpoint, or on size), the pass then stopped.
+TEST(Segment, ModelAloneCodesWholeLanesFromAllIntervals) {
+  const auto plain = order2().create(8);
+  WholeLaneModel whole(8);
+  // A little text, then noise: given up at a later checkpoint than noise alone.
+  std::vector<uint8_t> text_then_noise = text_bytes(2000, 5);
+  const auto noise = random_bytes(68000, 6);
+  text_then_noise.insert(text_then_noise.end(), noise.begin(), noise.end());
+  const std::pair<std::vector<uint8_t>, size_t> inputs[] = {
+      {text_bytes(1, 4), SIZE_MAX},      {text_bytes(9, 4), SIZE_MAX},
+      {text_bytes(5000, 4), SIZE_MAX},   {text_bytes(70000, 4), SIZE_MAX},
+      {random_bytes(70000, 3), SIZE_MAX}, {text_then_noise, SIZE_MAX},
+      {text_bytes(70000, 4), 3000}};
+  for (uint32_t lanes : {1u, 3u, 8u}) {
+    const SegmentSetup setup = small_setup(lanes);
+    for (const auto& [data, give_up] : inputs) {
+      const SegmentMethods methods{true, false, false};
+      const SegmentPayloads a = encode_segment(data, setup, plain.get(), methods, give_up);
+      const SegmentPayloads b = encode_segment(data, setup, &whole, methods, give_up);
+      const std::string what = std::to_string(lanes) + " lanes, " + std::to_string(data.size()) +
+                               " bytes, give up at " + std::to_string(give_up);
+      EXPECT_EQ(a.coded[kModel], b.coded[kModel]) << what;
+      EXPECT_EQ(a.payload[kModel], b.payload[kModel]) << what;
+      EXPECT_EQ(whole.calls, 0u) << what;  // intervals() round by round was not needed
+      if (b.coded[kModel]) {
+        std::vector<uint8_t> back(data.size());
+        decode_segment(ChunkMethod::kModel, b.payload[kModel], back, setup, plain.get());
+        EXPECT_EQ(back, data) << what;
+      } else {  // given up: the model was told to stop
+        const size_t all = (data.size() / lanes + 6) / 7 * ((lanes + 2) / 3);
+        EXPECT_LT(whole.pieces, all) << what;
+      }
+    }
+  }
+  // What the checks above rest on: these inputs give the method up in both ways.
+  const SegmentSetup setup = small_setup(3);
+  EXPECT_FALSE(encode_segment(random_bytes(70000, 3), setup, &whole, {true, false, false}, SIZE_MAX)
+                   .coded[kModel]);
+  EXPECT_FALSE(encode_segment(text_then_noise, setup, &whole, {true, false, false}, SIZE_MAX)
+                   .coded[kModel]);
+  EXPECT_FALSE(encode_segment(text_bytes(70000, 4), setup, &whole, {true, false, false}, 3000)
+                   .coded[kModel]);
+  // Before version 4 (one coder for all lanes) the rounds' order is the payload's.
+  SegmentSetup v3 = setup;
+  v3.lane_streams = false;
+  const auto data = text_bytes(5000, 4);
+  EXPECT_EQ(encode_segment(data, v3, &whole, {true, false, false}, SIZE_MAX).payload[kModel],
+            encode_segment(data, v3, plain.get(), {true, false, false}, SIZE_MAX).payload[kModel]);
+  EXPECT_NE(whole.calls, 0u);
+}
+
 TEST(Segment, ArchivesOfEachMethodAlone) {
   const auto text = text_bytes(9000, 3);  // three segments of 4 KiB, the last short
   for (int m : {kModel, kCm, kHybrid}) {

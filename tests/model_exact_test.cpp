@@ -119,8 +119,53 @@ TEST(Exact, CudaPassGivesTheCpuIntervals) {
       const torch::Tensor expected = torch::cat({lo, hi - lo}, 2);
       const torch::Tensor got = pass->intervals(bytes.to(torch::kCUDA), modality).cpu();
       EXPECT_TRUE(torch::equal(got, expected)) << modality.size(0) << " windows of " << t;
+      // The same brought to the host in a slot, while the other slot's pass is in flight.
+      pass->start_to_host(bytes.to(torch::kCUDA), modality, 0);
+      pass->start_to_host(bytes.narrow(0, 0, 3).to(torch::kCUDA), modality.narrow(0, 0, 3), 1);
+      EXPECT_TRUE(torch::equal(pass->wait(0), expected)) << modality.size(0) << " windows of " << t;
+      EXPECT_TRUE(torch::equal(pass->wait(1), expected.narrow(0, 0, 3))) << t;
     }
   }
+}
+
+// all_intervals() hands over the intervals intervals() gives round by round, every
+// position of every stream once, each stream's pieces in position order.
+void expect_all_intervals_match(const ModelFactory& factory, std::span<const std::vector<uint8_t>> data,
+                                uint8_t modality) {
+  const std::vector<std::span<const uint8_t>> streams(data.begin(), data.end());
+  const auto rounds = factory.create(streams.size()), whole = factory.create(streams.size());
+  std::vector<std::vector<uint32_t>> expected(streams.size()), got(streams.size());
+  for (auto* model : {rounds.get(), whole.get()}) {
+    model->set_modality(modality);
+    model->reset(streams.size());
+    model->lookahead(streams);
+  }
+  std::vector<uint32_t> start(streams.size()), freq(streams.size());
+  for (size_t pos = 0;; ++pos) {
+    std::vector<uint32_t> ids;
+    std::vector<uint8_t> bytes;
+    for (size_t k = 0; k < streams.size(); ++k)
+      if (pos < streams[k].size()) ids.push_back(uint32_t(k)), bytes.push_back(streams[k][pos]);
+    if (ids.empty()) break;
+    ASSERT_TRUE(rounds->intervals(ids, start, freq));
+    for (size_t j = 0; j < ids.size(); ++j) expected[ids[j]].insert(expected[ids[j]].end(), {start[j], freq[j]});
+    rounds->update(ids, bytes);
+  }
+  size_t pieces = 0;
+  ASSERT_TRUE(whole->all_intervals([&](const BatchByteModel::IntervalPiece& p) {
+    ++pieces;
+    for (uint32_t i = 0; i < p.count; ++i) {
+      std::vector<uint32_t>& g = got.at(p.first + i);
+      const uint64_t end = std::min<uint64_t>(p.position + p.width, streams[p.first + i].size());
+      if (p.position >= end) continue;
+      EXPECT_EQ(g.size(), 2 * p.position) << "stream " << p.first + i << ": a piece out of order";
+      const uint32_t* pair = p.pairs + size_t{i} * p.width * 2;
+      g.insert(g.end(), pair, pair + 2 * (end - p.position));
+    }
+    return true;
+  }));
+  for (size_t k = 0; k < streams.size(); ++k) EXPECT_EQ(got[k], expected[k]) << "stream " << k;
+  EXPECT_GT(pieces, 0u);
 }
 
 // On CUDA (skipped without a device): the decoder gives the CPU's integers, weights and
@@ -307,7 +352,26 @@ TEST(Exact, LookaheadGivesTheDecodersTables) {
       by_interval->update(ids, bytes);
       turning->update(ids, bytes);
     }
+    expect_all_intervals_match(*factory, data, modality);
   }
+}
+
+// On CUDA with the kernels: all_intervals() in several sub-batches a window (2^20 positions
+// each), over three windows, the last ending inside a patch.
+TEST(Exact, CudaAllIntervalsGiveTheRoundsIntervals) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const Models m = tiny_models(9);
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("mbz_exact_whole_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  write_checkpoint((dir / "m.mbzq").string(), m.exact.to_checkpoint());
+  const auto factory = load_exact_model((dir / "m.mbzq").string(), "cuda", false);
+  std::filesystem::remove_all(dir);
+  const size_t context = size_t(m.exact.config.context_bytes());
+  const size_t n = (size_t{1} << 20) / context * 2 + 77;  // two whole sub-batches and a part
+  std::vector<std::vector<uint8_t>> data = table_hash_streams(n, 2 * context + 13);
+  data[5].resize(2 * context + 13, 'y');  // the longest reaches the third window
+  expect_all_intervals_match(*factory, data, 1);
 }
 
 // A model whose MLP is wider than one exact product piece (1152 > 1024) and whose context
