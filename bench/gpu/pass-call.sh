@@ -2,15 +2,16 @@
 # One device call for the encoder's pass: build, the GPU architectures the kernels were
 # built for (cuobjdump), the CUDA exactness tests (tensor cores on, then off), the stage split of a 16 MiB compression (stages.sh), Nsight Compute's view of
 # one 16 MiB sub-batch's kernels where ncu is installed, the bundled model's speed on 16
-# and 64 MiB (model-speed.sh, 4096 lanes) and the CUDA/CPU exactness checks (exact.sh).
+# and 64 MiB (model-speed.sh, 4096 lanes), where a small run's time goes (startup) and the
+# CUDA/CPU exactness checks (exact.sh).
 #
 #   run: bash bench/gpu/pass-call.sh     carry: .gpu-deps data/corpora/text/valid
 #        data/corpora/image/valid data/corpora/audio/valid
 #
-# STEPS (default "arch tests stages ncu speed exact") picks the parts, SPEED_BYTES the sizes of the
+# STEPS (default "arch tests stages ncu speed exact"; also "startup") picks the parts, SPEED_BYTES the sizes of the
 # speed runs (default "16777216 67108864"), NCU_KERNELS and NCU_COUNT the kernels ncu times
 # (a regular expression, default all of a layer's and the inputs; 12). Under $OUT: arch.log,
-# tests-*.log, stages-*.log, ncu.log, model-speed.tsv, model-speed.log, exact.log. (The stage
+# tests-*.log, stages-*.log, ncu.log, model-speed.tsv, model-speed.log, startup.log, exact.log. (The stage
 # split with the tensor cores off: MBZ_CUDA_TENSOR_CORES=0 STEPS=stages.)
 set -o pipefail
 out=${OUT:?run on the device machine}
@@ -59,6 +60,24 @@ if has speed; then
   done
   cp /tmp/ms/model-speed.tsv "$out/"
   cat "$out/model-speed.tsv"
+fi
+if has startup; then
+  # Where a small run's time goes: the process alone (LibTorch loaded, no CUDA), then 4 KiB
+  # compressed on the CPU and on CUDA (the model made, the CUDA context, one pass).
+  bash bench/gpu/valid-text.sh data/gpu/corpus 4096 /tmp/startup-src
+  TIMEFORMAT=%R
+  for i in 1 2 3; do
+    v=$( { time build-cuda/mbz --version > /dev/null; } 2>&1)
+    c=$( { time build-cuda/mbz compress -q -f --level 3 --no-cm --zstd-level 0 --device cpu \
+      /tmp/startup-src -o /tmp/startup.mbz; } 2>&1)
+    g=$( { time build-cuda/mbz compress -q -f --level 3 --no-cm --zstd-level 0 --device cuda \
+      /tmp/startup-src -o /tmp/startup.mbz; } 2>&1)
+    echo "startup: --version $v s, 4 KiB on the CPU $c s, on CUDA $g s"
+  done | tee "$out/startup.log"
+  LD_DEBUG=statistics build-cuda/mbz --version 2>&1 | grep -iE 'startup|relocation' | head -4 |
+    tee -a "$out/startup.log"
+  MBZ_TIMING=2 build-cuda/mbz compress -q -f --level 3 --no-cm --zstd-level 0 --device cuda \
+    /tmp/startup-src -o /tmp/startup.mbz 2>&1 | tail -12 | tee -a "$out/startup.log"
 fi
 if has exact; then
   timeout 240 bash bench/gpu/exact.sh model/weights/mbz-medium-1.mbzq /tmp/exact > "$out/exact.log" 2>&1
