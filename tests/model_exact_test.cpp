@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "codec/byte_model.h"
@@ -361,12 +362,13 @@ TEST(Exact, LookaheadGivesTheDecodersTables) {
 TEST(Exact, CudaAllIntervalsGiveTheRoundsIntervals) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   const Models m = tiny_models(9);
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("mbz_exact_whole_" + std::to_string(getpid()));
-  std::filesystem::create_directories(dir);
-  write_checkpoint((dir / "m.mbzq").string(), m.exact.to_checkpoint());
-  const auto factory = load_exact_model((dir / "m.mbzq").string(), "cuda", false);
-  std::filesystem::remove_all(dir);
+  // (Removed with std::remove: std::filesystem::remove_all binds to a symbol of PyTorch's
+  // libtorch.so that jumps to null.)
+  const std::string file = (std::filesystem::temp_directory_path() /
+                            ("mbz_exact_whole_" + std::to_string(getpid()) + ".mbzq")).string();
+  const std::vector<std::string> written = write_checkpoint(file, m.exact.to_checkpoint());
+  const auto factory = load_exact_model(file, "cuda", false);
+  for (const std::string& f : written) std::remove(f.c_str());
   const size_t context = size_t(m.exact.config.context_bytes());
   const size_t n = (size_t{1} << 20) / context * 2 + 77;  // two whole sub-batches and a part
   std::vector<std::vector<uint8_t>> data = table_hash_streams(n, 2 * context + 13);
