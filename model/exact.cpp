@@ -84,9 +84,11 @@ class StageClock {
   std::map<std::string, std::pair<uint64_t, double>> stages_;
 };
 
+// The calling thread's stream, not the whole device: a device-wide synchronization while
+// another thread captures a CUDA graph breaks that capture (ExactDecoder::capture).
 void synchronize_device() {
 #if MBZ_EXACT_CUDA_GRAPHS
-  if (torch::cuda::is_available()) torch::cuda::synchronize();
+  if (torch::cuda::is_available()) c10::cuda::getCurrentCUDAStream().synchronize();
 #endif
 }
 
@@ -1372,7 +1374,14 @@ void ExactDecoder::push(const Tensor& bytes) {
 
 #if MBZ_EXACT_CUDA_GRAPHS
 void ExactDecoder::capture(size_t b) {
-  torch::cuda::synchronize();
+  // Segments decode in threads of their own, each with its decoder. Captures are
+  // thread-local (another thread's CUDA calls neither break nor join them) and one at a
+  // time, and nothing here synchronizes more than this thread's streams: a device-wide
+  // synchronization in one thread while another captures failed both ("operation not
+  // permitted when stream is capturing"; 64 and 256 MiB archives, session 16).
+  static std::mutex one_capture_at_a_time;
+  const std::lock_guard<std::mutex> lock(one_capture_at_a_time);
+  c10::cuda::getCurrentCUDAStream().synchronize();
   StageClock::capturing = true;
   {
     // Captures run on a side stream; the graphs then replay on the current one. One eager
@@ -1382,9 +1391,7 @@ void ExactDecoder::capture(size_t b) {
     const c10::cuda::CUDAStreamGuard side(c10::cuda::getStreamFromPool());
     global_step(key_counts_[b]);
     if (!local_graph_) cdf_tables(local_step());
-    torch::cuda::synchronize();
-    // Thread-local capture: segments decode in threads of their own, and another thread's
-    // CUDA calls must not break (or join) this capture.
+    c10::cuda::getCurrentCUDAStream().synchronize();  // the side stream
     global_graphs_[b] = std::make_unique<at::cuda::CUDAGraph>();
     global_graphs_[b]->capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
     global_step(key_counts_[b]);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <thread>
 
 #include "codec/byte_model.h"
 #include "codec/error.h"
@@ -234,6 +235,44 @@ TEST(Exact, CudaDecoderGivesTheCpuIntegers) {
 // The CUDA kernels on shapes the tiny model lacks: heads 16, 64 and 128 wide, a local cache
 // of 16 positions (the warp attention's largest) and of 32 (the block attention), patches
 // of 16 and 32. The decoder's tables and the pass's intervals equal the CPU's.
+// On CUDA: decoders in threads of their own (as an archive's segments decode) capture
+// their graphs while the others step, and each still gives the CPU's tables. A capture
+// once broke when another thread synchronized the whole device.
+TEST(Exact, CudaDecodersInThreadsCaptureTheirGraphs) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const Models m = tiny_models(4);
+  const int64_t n = 6, t = m.exact.config.context_bytes();
+  const ExactModel cuda = m.exact.to(torch::kCUDA);
+  constexpr int kThreads = 8;
+  std::vector<torch::Tensor> bytes, full;
+  const torch::Tensor modality = torch::tensor({0, 1, 2, 3, 1, 2});
+  for (int i = 0; i < kThreads; ++i) {
+    bytes.push_back(torch::randint(0, 256, {n, t}, torch::kLong));
+    full.push_back(cdf_tables(m.exact.forward(bytes.back(), modality)));  // on the CPU
+  }
+  std::vector<std::string> failures(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i)
+    threads.emplace_back([&, i] {
+      try {
+        for (int round = 0; round < 3; ++round) {  // fresh decoders: fresh captures
+          ExactDecoder decoder(cuda, modality.to(torch::kCUDA), /*cuda_graphs=*/true);
+          for (int64_t p = 0; p < t; ++p) {
+            if (!torch::equal(decoder.next_tables().cpu(), full[i].select(1, p))) {
+              failures[i] = "tables differ at position " + std::to_string(p);
+              return;
+            }
+            decoder.push(bytes[i].select(1, p).to(torch::kCUDA));
+          }
+        }
+      } catch (const std::exception& e) {
+        failures[i] = e.what();
+      }
+    });
+  for (std::thread& th : threads) th.join();
+  for (int i = 0; i < kThreads; ++i) EXPECT_EQ(failures[i], "") << "thread " << i;
+}
+
 TEST(Exact, CudaKernelsTakeOtherShapes) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   Config a = preset("tiny");
