@@ -130,6 +130,15 @@ TEST(Exact, CudaPassGivesTheCpuIntervals) {
   }
 }
 
+// A coder's round at position `pos`: the streams that have a byte there, and those bytes.
+std::pair<std::vector<uint32_t>, std::vector<uint8_t>> round_at(
+    std::span<const std::span<const uint8_t>> streams, size_t pos) {
+  std::pair<std::vector<uint32_t>, std::vector<uint8_t>> round;
+  for (size_t k = 0; k < streams.size(); ++k)
+    if (pos < streams[k].size()) round.first.push_back(uint32_t(k)), round.second.push_back(streams[k][pos]);
+  return round;
+}
+
 // all_intervals() hands over the intervals intervals() gives round by round, every
 // position of every stream once, each stream's pieces in position order.
 void expect_all_intervals_match(const ModelFactory& factory, std::span<const std::vector<uint8_t>> data,
@@ -144,10 +153,7 @@ void expect_all_intervals_match(const ModelFactory& factory, std::span<const std
   }
   std::vector<uint32_t> start(streams.size()), freq(streams.size());
   for (size_t pos = 0;; ++pos) {
-    std::vector<uint32_t> ids;
-    std::vector<uint8_t> bytes;
-    for (size_t k = 0; k < streams.size(); ++k)
-      if (pos < streams[k].size()) ids.push_back(uint32_t(k)), bytes.push_back(streams[k][pos]);
+    const auto [ids, bytes] = round_at(streams, pos);
     if (ids.empty()) break;
     ASSERT_TRUE(rounds->intervals(ids, start, freq));
     for (size_t j = 0; j < ids.size(); ++j) expected[ids[j]].insert(expected[ids[j]].end(), {start[j], freq[j]});
@@ -364,10 +370,7 @@ TEST(Exact, LookaheadGivesTheDecodersTables) {
     std::vector<uint32_t> start2(streams.size()), freq2(streams.size());
     std::vector<uint32_t> start(streams.size()), freq(streams.size());
     for (size_t pos = 0;; ++pos) {
-      std::vector<uint32_t> ids;
-      std::vector<uint8_t> bytes;
-      for (size_t k = 0; k < streams.size(); ++k)
-        if (pos < streams[k].size()) ids.push_back(uint32_t(k)), bytes.push_back(streams[k][pos]);
+      const auto [ids, bytes] = round_at(streams, pos);
       if (ids.empty()) break;
       ahead->predict(ids, {a.data(), ids.size()});
       plain->predict(ids, {b.data(), ids.size()});
