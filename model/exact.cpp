@@ -51,7 +51,7 @@ namespace {
 using torch::Tensor;
 
 // MBZ_TIMING=2: seconds by stage of the exact model's work, device time included (the
-// device is synchronized at each stage's ends, so stages do not overlap), printed to stderr
+// thread's stream is synchronized at each stage's ends, so stages do not overlap), printed to stderr
 // when the process ends. Off while a CUDA graph is being captured.
 class StageClock {
  public:

@@ -239,8 +239,8 @@ class WholeLaneModel : public IntervalModel {
 // lanes whole in the model's order: the same payload as round by round, given up where
 // round by round coding gives it up (at a checkpoint, or on size), the pass then stopped.
 TEST(Segment, ModelAloneCodesWholeLanesFromAllIntervals) {
-  const auto plain = order2().create(8);
-  WholeLaneModel whole(8);
+  const auto plain = order2().create(16);
+  WholeLaneModel whole(16);
   // A little text, then noise: given up at a later checkpoint than noise alone.
   std::vector<uint8_t> text_then_noise = text_bytes(2000, 5);
   const auto noise = random_bytes(68000, 6);
@@ -270,6 +270,22 @@ TEST(Segment, ModelAloneCodesWholeLanesFromAllIntervals) {
         EXPECT_LT(whole.pieces, all) << what;
       }
     }
+  }
+  // A checkpoint after the short last lane has ended counts that lane's final size: lanes
+  // that start compressible (64 byte values) and end in noise, sized so that the last
+  // checkpoint falls past the short lane's end.
+  for (const auto& [lanes, size] : {std::pair<uint32_t, size_t>{3, 32770}, {4, 32773},
+                                    {5, 32772}, {8, 32777}, {16, 32785}}) {
+    const Lanes cut(size, lanes);
+    std::vector<uint8_t> data = random_bytes(size, lanes);
+    for (uint32_t j = 0; j < lanes; ++j)
+      for (uint64_t p = cut.begin(j); p < cut.begin(j) + cut.size_of(j) / 2; ++p) data[p] &= 63;
+    const SegmentSetup s = small_setup(lanes);
+    const SegmentMethods methods{true, false, false};
+    const SegmentPayloads a = encode_segment(data, s, plain.get(), methods, SIZE_MAX);
+    const SegmentPayloads b = encode_segment(data, s, &whole, methods, SIZE_MAX);
+    EXPECT_EQ(a.coded[kModel], b.coded[kModel]) << lanes << " lanes, " << size;
+    EXPECT_EQ(a.payload[kModel], b.payload[kModel]) << lanes << " lanes, " << size;
   }
   // What the checks above rest on: these inputs give the method up in both ways.
   const SegmentSetup setup = small_setup(3);

@@ -238,9 +238,6 @@ TEST(Exact, CudaDecoderGivesTheCpuIntegers) {
 #endif
 }
 
-// The CUDA kernels on shapes the tiny model lacks: heads 16, 64 and 128 wide, a local cache
-// of 16 positions (the warp attention's largest) and of 32 (the block attention), patches
-// of 16 and 32. The decoder's tables and the pass's intervals equal the CPU's.
 // On CUDA: decoders in threads of their own (as an archive's segments decode) capture
 // their graphs while the others step, and each still gives the CPU's tables. A capture
 // once broke when another thread synchronized the whole device.
@@ -279,6 +276,9 @@ TEST(Exact, CudaDecodersInThreadsCaptureTheirGraphs) {
   for (int i = 0; i < kThreads; ++i) EXPECT_EQ(failures[i], "") << "thread " << i;
 }
 
+// The CUDA kernels on shapes the tiny model lacks: heads 16, 64 and 128 wide, a local cache
+// of 16 positions (the warp attention's largest) and of 32 (the block attention), patches
+// of 16 and 32. The decoder's tables and the pass's intervals equal the CPU's.
 TEST(Exact, CudaKernelsTakeOtherShapes) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   Config a = preset("tiny");
